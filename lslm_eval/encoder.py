@@ -1,0 +1,82 @@
+"""Whisper encoder at the speech's own length (no 30 s padding by default).
+
+Whisper's encoder was trained on 30 s windows (3,000 mel frames -> 1,500 encoder frames, 50 per
+second). Here a clip is encoded at its real length: the mel spectrogram is cut to the audio, and
+the sinusoidal position table is sliced to the frames present. `padded=True` restores the original
+30 s window (then the frames of the padding are dropped afterwards, so spans never contain them).
+
+Audio longer than 30 s is split into consecutive 30 s chunks that are encoded independently and
+concatenated in time: every chunk sees positions 0..1499 exactly as in training.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from .audio import SAMPLE_RATE
+
+CHUNK_SECONDS = 30
+CHUNK_SAMPLES = CHUNK_SECONDS * SAMPLE_RATE  # 480,000
+HOP_LENGTH = 160  # samples per mel frame (10 ms)
+SAMPLES_PER_FRAME = 2 * HOP_LENGTH  # the second convolution has stride 2: 20 ms per encoder frame
+MIN_SAMPLES = SAMPLES_PER_FRAME  # shorter clips give no encoder frame
+
+
+def n_encoder_frames(n_samples: int) -> int:
+    """Number of encoder frames for a clip of `n_samples` at 16 kHz (variable-length mode)."""
+    full, rest = divmod(n_samples, CHUNK_SAMPLES)
+    last_mel = rest // HOP_LENGTH
+    return full * (CHUNK_SAMPLES // SAMPLES_PER_FRAME) + (last_mel + 1) // 2
+
+
+class SpeechEncoder(nn.Module):
+    """Wraps `whisper.model.AudioEncoder`: waveform (n,) float32 16 kHz -> frames (T, d)."""
+
+    def __init__(self, encoder: nn.Module, n_mels: int, padded: bool = False):
+        super().__init__()
+        self.encoder = encoder
+        self.n_mels = n_mels
+        self.padded = padded
+
+    @property
+    def dim(self) -> int:
+        return self.encoder.ln_post.normalized_shape[0]
+
+    @property
+    def device(self) -> torch.device:
+        return self.encoder.conv1.weight.device
+
+    def forward(self, wav: Tensor | np.ndarray) -> Tensor:
+        """wav: (n,) float32 at 16 kHz -> (T, d) with T = n_encoder_frames(n)."""
+        wav = torch.as_tensor(wav, dtype=torch.float32)
+        if wav.ndim != 1:
+            raise ValueError(f"expected a mono waveform of shape (n,), got {tuple(wav.shape)}")
+        if wav.numel() < MIN_SAMPLES:
+            raise ValueError(f"audio too short: {wav.numel()} samples; at least {MIN_SAMPLES} (20 ms at 16 kHz) are needed")
+        chunks = [wav[i : i + CHUNK_SAMPLES] for i in range(0, wav.numel(), CHUNK_SAMPLES)]
+        if len(chunks) > 1 and chunks[-1].numel() < MIN_SAMPLES:
+            chunks = chunks[:-1]  # a tail shorter than one frame carries nothing
+        return torch.cat([self._encode_chunk(chunk) for chunk in chunks], dim=0)
+
+    def _encode_chunk(self, chunk: Tensor) -> Tensor:
+        """chunk: (n,), n <= 30 s -> (ceil(n_mel / 2), d)."""
+        from whisper.audio import log_mel_spectrogram, pad_or_trim
+
+        n_mel = chunk.numel() // HOP_LENGTH
+        audio = pad_or_trim(chunk, CHUNK_SAMPLES) if self.padded else chunk
+        mel = log_mel_spectrogram(audio.to(self.device), self.n_mels)  # (n_mels, n_mel or 3000)
+        dtype = self.encoder.conv1.weight.dtype
+        frames = self._encode_mel(mel.unsqueeze(0).to(dtype))[0]
+        return frames[: (n_mel + 1) // 2]
+
+    def _encode_mel(self, mel: Tensor) -> Tensor:
+        """mel: (1, n_mels, n) -> (1, ceil(n/2), d); positions sliced to the frames present."""
+        enc = self.encoder
+        x = nn.functional.gelu(enc.conv1(mel))
+        x = nn.functional.gelu(enc.conv2(x)).permute(0, 2, 1)
+        x = (x + enc.positional_embedding[: x.shape[1]]).to(x.dtype)
+        for block in enc.blocks:
+            x = block(x)
+        return enc.ln_post(x)

@@ -1,0 +1,280 @@
+"""LSLM = Whisper encoder + adaptor + Hugging Face causal LM (+ PEFT adapter), SPEC §1.
+
+A checkpoint directory (`save_pretrained` / `from_pretrained`) holds:
+    config.json            LSLMConfig: which encoder and LLM, adaptor shape, prompt settings
+    adaptor.safetensors    the adaptor weights
+    adapter/               optional PEFT adapter of the LLM (PEFT's own save_pretrained)
+    llm/                   optional fully fine-tuned LLM (transformers' save_pretrained)
+The encoder and base LLM are referenced by name or path, not copied.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from .adaptor import Adaptor
+from .encoder import SpeechEncoder
+from .prompt import PromptBatch, PromptBuilder, PromptItem, collate
+
+CONFIG_FILE = "config.json"
+ADAPTOR_FILE = "adaptor.safetensors"
+PEFT_DIR = "adapter"
+FULL_LLM_DIR = "llm"
+OFFLINE_ENCODER = "offline:whisper-tiny.en"
+OFFLINE_LLM = "offline:SmolLM2-135M-Instruct"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is missing, incomplete, or does not fit the encoder / LLM it names."""
+
+
+@dataclass
+class LSLMConfig:
+    encoder: str = OFFLINE_ENCODER  # openai-whisper name ("large-v3"), checkpoint path, or offline name
+    llm: str = OFFLINE_LLM  # hub id, local directory, or offline name
+    gguf_file: str | None = None  # a GGUF file inside `llm` to load (dequantized) instead of safetensors
+    tokenizer: str | None = None  # defaults to `llm`
+    stack: int = 5  # encoder frames per speech embedding
+    adaptor_hidden: int = 2048
+    activation: str = "gelu"
+    encoder_dim: int | None = None  # filled from the loaded encoder; checked on load
+    llm_dim: int | None = None  # filled from the loaded LLM; checked on load
+    system_prompt: str | None = None
+    chat_template: str | None = None  # a Jinja template to use instead of the tokenizer's
+    padded_encoding: bool = False  # True: Whisper's original 30 s window
+    extra: dict = field(default_factory=dict)  # free-form provenance (training recipe, step...)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "LSLMConfig":
+        data = json.loads(text)
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise CheckpointError(f"unknown keys in {CONFIG_FILE}: {unknown}")
+        return cls(**data)
+
+
+def resolve_dtype(dtype: str | torch.dtype, device: str | torch.device) -> torch.dtype:
+    """'auto' is bfloat16 on CUDA, float32 elsewhere."""
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype == "auto":
+        return torch.bfloat16 if torch.device(device).type == "cuda" else torch.float32
+    try:
+        return {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[dtype]
+    except KeyError:
+        raise ValueError(f"dtype must be auto, float32, float16 or bfloat16; got {dtype!r}") from None
+
+
+def load_encoder(name: str, device: str | torch.device = "cpu", padded: bool = False) -> SpeechEncoder:
+    """An openai-whisper model's encoder, by openai-whisper name, local checkpoint or offline name."""
+    from .offline import load_whisper
+
+    whisper_model = load_whisper(name, device=device)
+    return SpeechEncoder(whisper_model.encoder, whisper_model.dims.n_mels, padded=padded)
+
+
+def resolve_llm_path(name: str) -> str:
+    if name == OFFLINE_LLM:
+        from .offline import smollm2_checkpoint
+
+        return str(smollm2_checkpoint())
+    return name
+
+
+def load_llm(config: LSLMConfig, dtype: torch.dtype, device: str | torch.device):
+    """The causal LM and its tokenizer: hub id, local directory or GGUF file."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = resolve_llm_path(config.llm)
+    tokenizer_path = resolve_llm_path(config.tokenizer or config.llm)
+    gguf = {"gguf_file": config.gguf_file} if config.gguf_file else {}
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(tokenizer_path, **({} if config.tokenizer else gguf))
+        llm = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **gguf)
+    except OSError as err:
+        raise CheckpointError(
+            f"cannot load the LLM {config.llm!r}: {err}\n"
+            "Give a local directory (or a hub id while online); without any, the offline default "
+            f"{OFFLINE_LLM!r} works with no network."
+        ) from err
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return llm.to(device).eval(), tokenizer
+
+
+class LSLM(nn.Module):
+    """Speech and text in, text out. `build_items` + `collate` make batches; `generate` answers."""
+
+    def __init__(self, config: LSLMConfig, encoder: SpeechEncoder, adaptor: Adaptor, llm: nn.Module, tokenizer):
+        super().__init__()
+        self.config = config
+        self.encoder = encoder
+        self.adaptor = adaptor
+        self.llm = llm
+        self.tokenizer = tokenizer
+        self.prompt = PromptBuilder(tokenizer, config.system_prompt, config.chat_template)
+
+    # ---------------------------------------------------------------- construction
+    @classmethod
+    def build(cls, config: LSLMConfig, device="cpu", dtype="auto", seed: int = 0) -> "LSLM":
+        """Load encoder and LLM; a fresh adaptor initialised from `seed`."""
+        torch_dtype = resolve_dtype(dtype, device)
+        encoder = load_encoder(config.encoder, device, config.padded_encoding).to(torch_dtype)
+        llm, tokenizer = load_llm(config, torch_dtype, device)
+        config.encoder_dim, config.llm_dim = encoder.dim, llm.get_input_embeddings().embedding_dim
+        torch.manual_seed(seed)
+        adaptor = Adaptor(config.encoder_dim, config.llm_dim, config.stack, config.adaptor_hidden, config.activation)
+        return cls(config, encoder, adaptor.to(device=device, dtype=torch_dtype), llm, tokenizer)
+
+    @classmethod
+    def from_components(cls, config: LSLMConfig, encoder: SpeechEncoder, llm: nn.Module, tokenizer, seed: int = 0) -> "LSLM":
+        """Assemble from already-built parts (tests use tiny random ones)."""
+        config.encoder_dim, config.llm_dim = encoder.dim, llm.get_input_embeddings().embedding_dim
+        torch.manual_seed(seed)
+        adaptor = Adaptor(config.encoder_dim, config.llm_dim, config.stack, config.adaptor_hidden, config.activation)
+        param = next(llm.parameters())
+        return cls(config, encoder, adaptor.to(device=param.device, dtype=param.dtype), llm, tokenizer)
+
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike, device="cpu", dtype="auto", **overrides) -> "LSLM":
+        """Load a checkpoint directory; `overrides` replace config fields (e.g. encoder=a local path)."""
+        path = Path(path)
+        if not (path / CONFIG_FILE).is_file() or not (path / ADAPTOR_FILE).is_file():
+            raise CheckpointError(f"not an lslm-eval checkpoint: {path} needs {CONFIG_FILE} and {ADAPTOR_FILE}")
+        config = LSLMConfig.from_json((path / CONFIG_FILE).read_text())
+        saved_dims = (config.encoder_dim, config.llm_dim)
+        for key, value in overrides.items():
+            setattr(config, key, value)
+        if (path / FULL_LLM_DIR).is_dir():
+            config.llm, config.gguf_file = str(path / FULL_LLM_DIR), None
+            config.tokenizer = config.tokenizer or str(path / FULL_LLM_DIR)
+        model = cls.build(config, device, dtype)
+        check_dims(path, saved_dims, (model.config.encoder_dim, model.config.llm_dim), config)
+        model.adaptor.load_state_dict(load_adaptor_state(path / ADAPTOR_FILE, model.adaptor))
+        if (path / PEFT_DIR).is_dir():
+            from peft import PeftModel
+
+            model.llm = PeftModel.from_pretrained(model.llm, str(path / PEFT_DIR)).eval()
+        return model
+
+    def save_pretrained(self, path: str | os.PathLike, save_full_llm: bool = False) -> Path:
+        """Write the checkpoint atomically: a crash mid-save leaves no directory that looks complete."""
+        from safetensors.torch import save_file
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+        try:
+            state = {k: v.detach().to("cpu").contiguous() for k, v in self.adaptor.state_dict().items()}
+            save_file(state, str(tmp / ADAPTOR_FILE))
+            if hasattr(self.llm, "peft_config"):
+                self.llm.save_pretrained(str(tmp / PEFT_DIR))
+            if save_full_llm:
+                base = self.llm.get_base_model() if hasattr(self.llm, "get_base_model") else self.llm
+                base.save_pretrained(str(tmp / FULL_LLM_DIR))
+                self.tokenizer.save_pretrained(str(tmp / FULL_LLM_DIR))
+            (tmp / CONFIG_FILE).write_text(self.config.to_json())  # written last: marks completeness
+            if path.exists():
+                shutil.rmtree(path)
+            os.replace(tmp, path)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return path
+
+    # ---------------------------------------------------------------- inputs
+    @property
+    def device(self) -> torch.device:
+        return self.llm.get_input_embeddings().weight.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.llm.get_input_embeddings().weight.dtype
+
+    def embed_tokens(self, ids: Tensor) -> Tensor:
+        """ids (n,) -> (n, d_llm)."""
+        return self.llm.get_input_embeddings()(ids.to(self.device))
+
+    def embed_speech(self, wavs: Sequence[np.ndarray | Tensor]) -> list[Tensor]:
+        """Each waveform (n_i,) 16 kHz -> speech embeddings (ceil(T_i / N), d_llm).
+
+        Clips are encoded one at a time: Whisper's encoder has no padding mask, so batching clips of
+        different lengths would let padding leak into the frames.
+        """
+        return [self.adaptor(self.encoder(wav).unsqueeze(0))[0] for wav in wavs]
+
+    def build_items(self, user_turns: Sequence[str], wavs: Sequence | None = None, transcripts: Sequence[str | None] | None = None) -> list[PromptItem]:
+        """One PromptItem per request; wavs[i] None (or no wavs) means a text request."""
+        wavs = list(wavs) if wavs is not None else [None] * len(user_turns)
+        transcripts = list(transcripts) if transcripts is not None else [None] * len(user_turns)
+        speech_rows = [i for i, wav in enumerate(wavs) if wav is not None]
+        speech = dict(zip(speech_rows, self.embed_speech([wavs[i] for i in speech_rows])))
+        return [self.prompt.build(turn, speech.get(i), transcripts[i]) for i, turn in enumerate(user_turns)]
+
+    def collate(self, items: Sequence[PromptItem], padding_side: str = "left") -> PromptBatch:
+        batch = collate(items, self.embed_tokens, padding_side)
+        return PromptBatch(
+            batch.inputs_embeds.to(self.dtype), batch.attention_mask.to(self.device), batch.position_ids.to(self.device),
+            batch.span_start, batch.span_len, None if batch.labels is None else batch.labels.to(self.device),
+        )
+
+    # ---------------------------------------------------------------- running
+    def forward(self, batch: PromptBatch, **kwargs):
+        return self.llm(
+            inputs_embeds=batch.inputs_embeds, attention_mask=batch.attention_mask,
+            position_ids=batch.position_ids, labels=batch.labels, **kwargs,
+        )
+
+    @torch.no_grad()
+    def generate(self, batch: PromptBatch, max_new_tokens: int = 256, do_sample: bool = False,
+                 temperature: float = 1.0, top_p: float = 1.0, stop: Sequence[str] = ()) -> list[str]:
+        """Left-padded batch -> one decoded continuation per row, cut at the first stop string."""
+        sampling = {"do_sample": True, "temperature": temperature, "top_p": top_p} if do_sample else {"do_sample": False, "temperature": None, "top_p": None}
+        out = self.llm.generate(
+            inputs_embeds=batch.inputs_embeds, attention_mask=batch.attention_mask, max_new_tokens=max_new_tokens,
+            pad_token_id=self.tokenizer.pad_token_id, top_k=None, **sampling,
+        )
+        texts = self.tokenizer.batch_decode(out, skip_special_tokens=True)
+        return [cut_at_stop(text, stop) for text in texts]
+
+
+def cut_at_stop(text: str, stop: Sequence[str]) -> str:
+    """The text up to the first occurrence of any stop string."""
+    cut = min((i for s in stop if s and (i := text.find(s)) >= 0), default=len(text))
+    return text[:cut]
+
+
+def check_dims(path: Path, saved: tuple, loaded: tuple, config: LSLMConfig) -> None:
+    saved_enc, saved_llm = saved
+    enc_dim, llm_dim = loaded
+    if saved_enc is not None and saved_enc != enc_dim:
+        raise CheckpointError(f"{path}: the adaptor was trained for encoder width {saved_enc}, but encoder {config.encoder!r} has width {enc_dim}")
+    if saved_llm is not None and saved_llm != llm_dim:
+        raise CheckpointError(f"{path}: the adaptor was trained for LLM width {saved_llm}, but LLM {config.llm!r} has width {llm_dim}")
+
+
+def load_adaptor_state(file: Path, adaptor: Adaptor) -> dict[str, Tensor]:
+    """Read adaptor weights (safetensors, no unpickling) and refuse shapes that do not fit, naming both."""
+    from safetensors.torch import load_file
+
+    state = load_file(str(file))
+    expected = adaptor.state_dict()
+    if set(state) != set(expected):
+        raise CheckpointError(f"{file}: adaptor tensors {sorted(state)} do not match the model's {sorted(expected)}")
+    for name, tensor in state.items():
+        if tensor.shape != expected[name].shape:
+            raise CheckpointError(f"{file}: {name} has shape {tuple(tensor.shape)} in the checkpoint but {tuple(expected[name].shape)} in the model")
+    return {name: tensor.to(expected[name].dtype) for name, tensor in state.items()}

@@ -1,0 +1,178 @@
+"""lm-eval model `lslm`: speech and text requests through one LSLM.
+
+    lm_eval --model lslm --tasks voicebench_sdqa,voicebench_sdqa_text
+    lm_eval --model lslm --model_args checkpoint=OUT/checkpoint-2000,device=cuda --tasks ...
+
+A speech request carries `{"audio": [{"array", "sampling_rate", "transcript"?, "id"?}]}` (the
+tasks' `doc_to_audio`); its context holds `<audio>` where the speech goes (appended at the end when
+a foreign task has no placeholder). Text requests are plain contexts. The chat template is applied
+by the model (`apply_chat_template=True`, the default), identically for both modalities.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from lm_eval.api.instance import Instance
+from lm_eval.api.model import TemplateLM
+from lm_eval.utils import get_rolling_token_windows, make_disjoint_window
+from tqdm import tqdm
+
+from lslm_eval.audio import load_audio
+from lslm_eval.model import LSLM, LSLMConfig
+from lslm_eval.offline import default_checkpoint
+from lslm_eval.prompt import AUDIO_PLACEHOLDER
+
+log = logging.getLogger(__name__)
+DEFAULT_MAX_GEN_TOKS = 256
+TRUE_WORDS = {"1", "true", "yes", "on"}
+
+
+def as_bool(value: Any) -> bool:
+    return value if isinstance(value, bool) else str(value).lower() in TRUE_WORDS
+
+
+class LSLMEval(TemplateLM):
+    """Model args: checkpoint (alias pretrained), encoder, llm, gguf_file, tokenizer_name,
+    chat_template, apply_chat_template, system_prompt, dtype, device, batch_size, seed, max_gen_toks."""
+
+    MULTIMODAL = True
+
+    def __init__(self, pretrained: str | None = None, checkpoint: str | None = None, encoder: str | None = None,
+                 llm: str | None = None, gguf_file: str | None = None, tokenizer_name: str | None = None,
+                 chat_template: str | None = None, apply_chat_template: bool | str = True, system_prompt: str | None = None,
+                 dtype: str = "auto", device: str | None = None, batch_size: int | str = 8, seed: int = 1234,
+                 max_gen_toks: int = DEFAULT_MAX_GEN_TOKS, max_length: int = 4096, **unused: Any):
+        super().__init__()
+        if unused:
+            log.warning("lslm ignores unknown model_args %s", sorted(unused))
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.seed = int(seed)
+        torch.manual_seed(self.seed)
+        overrides = {k: v for k, v in {"encoder": encoder, "llm": llm, "gguf_file": gguf_file, "tokenizer": tokenizer_name,
+                                        "chat_template": chat_template, "system_prompt": system_prompt}.items() if v is not None}
+        checkpoint = checkpoint or pretrained
+        if checkpoint is None and not (encoder or llm):
+            checkpoint = str(default_checkpoint())
+        if checkpoint is not None:
+            self.model = LSLM.from_pretrained(checkpoint, device=device, dtype=dtype, **overrides)
+        else:
+            log.warning("lslm: no checkpoint given: the adaptor is RANDOMLY initialised; speech scores will be meaningless")
+            self.model = LSLM.build(LSLMConfig(**overrides), device=device, dtype=dtype, seed=self.seed)
+        self.model.prompt.apply_chat_template = as_bool(apply_chat_template)
+        if not self.model.prompt.apply_chat_template:
+            self.model.prompt = type(self.model.prompt)(self.model.tokenizer, apply_chat_template=False)
+        self.checkpoint = checkpoint
+        self.tokenizer = self.model.tokenizer
+        self.batch_size = 8 if str(batch_size).startswith("auto") else int(batch_size)
+        self.max_gen_toks = int(max_gen_toks)
+        self.max_length = int(max_length)
+
+    # ---------------------------------------------------------------- lm-eval plumbing
+    @property
+    def eot_token_id(self) -> int:
+        return self.tokenizer.eos_token_id
+
+    @property
+    def tokenizer_name(self) -> str:
+        return self.tokenizer.name_or_path.replace("/", "__")
+
+    def tok_encode(self, string: str, add_special_tokens: bool | None = None, **kwargs) -> list[int]:
+        return self.tokenizer(string, add_special_tokens=bool(add_special_tokens))["input_ids"]
+
+    def apply_chat_template(self, chat_history: list[dict[str, str]], add_generation_prompt: bool = True) -> str:
+        """The harness's --apply_chat_template: the model templates every request itself, so the
+        user turn passes through (few-shot turns are joined); a system message sets the system prompt."""
+        system = [m["content"] for m in chat_history if m["role"] == "system"]
+        if system and system[0] != self.model.prompt.system_prompt:
+            self.model.prompt = type(self.model.prompt)(self.tokenizer, system[0], self.model.config.chat_template)
+        return "\n\n".join(m["content"] for m in chat_history if m["role"] != "system")
+
+    # ---------------------------------------------------------------- generation
+    def generate_until(self, requests: list[Instance], disable_tqdm: bool = False) -> list[str]:
+        torch.manual_seed(self.seed)
+        order = sorted(range(len(requests)), key=lambda i: -len(requests[i].args[0]))
+        results: list[str | None] = [None] * len(requests)
+        bar = tqdm(total=len(requests), desc="lslm generate_until", disable=disable_tqdm or self.rank != 0)
+        for group in self._group_by_gen_kwargs(requests, order):
+            for start in range(0, len(group), self.batch_size):
+                chunk = group[start : start + self.batch_size]
+                texts = self._generate_batch([requests[i] for i in chunk])
+                for i, text in zip(chunk, texts):
+                    results[i] = text
+                    self.cache_hook.add_partial("generate_until", requests[i].args[:2], text)
+                bar.update(len(chunk))
+        bar.close()
+        return results
+
+    @staticmethod
+    def _group_by_gen_kwargs(requests: list[Instance], order: list[int]) -> list[list[int]]:
+        groups: dict[str, list[int]] = {}
+        for i in order:
+            groups.setdefault(repr(sorted(requests[i].args[1].items())), []).append(i)
+        return list(groups.values())
+
+    def _generate_batch(self, requests: list[Instance]) -> list[str]:
+        turns, wavs, transcripts = [], [], []
+        for request in requests:
+            turn, wav, transcript = self._unpack(request)
+            turns.append(turn)
+            wavs.append(wav)
+            transcripts.append(transcript)
+        gen_kwargs = dict(requests[0].args[1])
+        until = gen_kwargs.pop("until", None) or []
+        until = [until] if isinstance(until, str) else list(until)
+        batch = self.model.collate(self.model.build_items(turns, wavs, transcripts))
+        return self.model.generate(
+            batch, max_new_tokens=int(gen_kwargs.pop("max_gen_toks", self.max_gen_toks)),
+            do_sample=as_bool(gen_kwargs.pop("do_sample", False)), temperature=float(gen_kwargs.pop("temperature", 1.0) or 1.0),
+            top_p=float(gen_kwargs.pop("top_p", 1.0)), stop=until,
+        )
+
+    @staticmethod
+    def _unpack(request: Instance) -> tuple[str, Any, str | None]:
+        """(user turn, waveform or None, transcript or None) of one request."""
+        context = request.args[0]
+        media = request.args[2] if len(request.args) > 2 else {}
+        audios = media.get("audio") or []
+        if not audios:
+            return context, None, None
+        if len(audios) > 1:
+            raise ValueError(f"lslm takes one audio per request, got {len(audios)}")
+        audio = audios[0]
+        if AUDIO_PLACEHOLDER not in context:
+            context = f"{context}{AUDIO_PLACEHOLDER}"
+        transcript = audio.get("transcript") if isinstance(audio, dict) else None
+        return context, load_audio(audio), transcript
+
+    # ---------------------------------------------------------------- text-path likelihoods
+    def _loglikelihood_tokens(self, requests, disable_tqdm: bool = False, **kwargs) -> list[tuple[float, bool]]:
+        results = []
+        for (_, context_enc, continuation_enc) in tqdm(requests, desc="lslm loglikelihood", disable=disable_tqdm or self.rank != 0):
+            tokens = (context_enc + continuation_enc)[-(self.max_length + 1) :]
+            inputs = torch.tensor([tokens[:-1]], device=self.model.device)
+            with torch.no_grad():
+                logits = self.model.llm(input_ids=inputs).logits[0, -len(continuation_enc) :].float()
+            target = torch.tensor(continuation_enc, device=logits.device)
+            logprobs = F.log_softmax(logits, dim=-1)
+            total = logprobs.gather(1, target[:, None]).sum().item()
+            greedy = bool((logits.argmax(dim=-1) == target).all())
+            results.append((total, greedy))
+            self.cache_hook.add_partial("loglikelihood", requests[len(results) - 1][0], (total, greedy))
+        return results
+
+    def loglikelihood_rolling(self, requests: list[Instance], disable_tqdm: bool = False) -> list[float]:
+        results = []
+        for request in tqdm(requests, desc="lslm loglikelihood_rolling", disable=disable_tqdm or self.rank != 0):
+            windows = map(make_disjoint_window, get_rolling_token_windows(
+                self.tok_encode(request.args[0]), self.prefix_token_id, self.max_length, context_len=1))
+            scores = self._loglikelihood_tokens([(None, ctx, cont) for ctx, cont in windows], disable_tqdm=True)
+            results.append(sum(score for score, _ in scores))
+        return results
+
+    def get_model_info(self) -> dict:
+        return {"checkpoint": str(Path(self.checkpoint).resolve()) if self.checkpoint else None, **vars(self.model.config)}

@@ -1,0 +1,83 @@
+"""Register `lslm` and the lslm-eval tasks with lm-eval, lazily, from a `.pth` start-up hook.
+
+lm-eval 0.4.13 reads no plugin entry point, so `lslm_eval-lm_eval.pth` calls `install()` at
+interpreter start-up. `install()` imports nothing heavy (no torch, no lm-eval): it only puts a
+finder on `sys.meta_path` that waits for lm-eval's own modules and acts right after they load:
+
+- after `lm_eval.models` has run (never before: registering earlier makes lm-eval think its registry
+  is already filled and hides every built-in model), `lslm` is registered as a lazy placeholder;
+- after `lm_eval.tasks.manager` has run, `TaskManager` also scans this package's task folder.
+
+Both steps stand down when lm-eval already knows the name or the folder (a release that loads
+plugins through the `lm_eval.models` / `lm_eval.tasks` entry points declared in pyproject.toml).
+"""
+
+from __future__ import annotations
+
+import importlib.abc
+import importlib.machinery
+import sys
+from pathlib import Path
+
+MODEL_NAME = "lslm"
+MODEL_TARGET = "lslm_eval.plugins.lslm:LSLMEval"  # must equal f"{cls.__module__}:{cls.__name__}"
+TASKS_DIR = Path(__file__).resolve().parent.parent / "tasks"
+
+
+def register_model() -> None:
+    from lm_eval.api.registry import model_registry
+
+    if MODEL_NAME not in model_registry:
+        model_registry.register(MODEL_NAME, target=MODEL_TARGET)
+
+
+def include_tasks_by_default() -> None:
+    """Make every `TaskManager` scan our task folder after lm-eval's own (include_path semantics)."""
+    from lm_eval.tasks.manager import TaskManager
+
+    original_init = TaskManager.__init__
+    if getattr(original_init, "_lslm_eval", False):
+        return
+
+    def __init__(self, verbosity=None, include_path=None, include_defaults=True, metadata=None):
+        paths = [] if include_path is None else list(include_path) if isinstance(include_path, (list, tuple)) else [include_path]
+        if include_defaults and not any(Path(p).resolve() == TASKS_DIR for p in paths):
+            paths.append(TASKS_DIR)
+        original_init(self, verbosity=verbosity, include_path=paths or None, include_defaults=include_defaults, metadata=metadata)
+
+    __init__._lslm_eval = True
+    __init__.__doc__ = original_init.__doc__
+    TaskManager.__init__ = __init__
+
+
+AFTER_IMPORT = {"lm_eval.models": register_model, "lm_eval.tasks.manager": include_tasks_by_default}
+
+
+class _RunAfterImport(importlib.abc.MetaPathFinder):
+    """Finds the watched modules with the normal path finder and runs our hook after each loads."""
+
+    def find_spec(self, fullname, path, target=None):
+        hook = AFTER_IMPORT.get(fullname)
+        if hook is None:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        if spec is None or spec.loader is None:
+            return None
+        exec_module = spec.loader.exec_module
+
+        def exec_then_hook(module):
+            exec_module(module)
+            hook()
+
+        spec.loader.exec_module = exec_then_hook
+        return spec
+
+
+def install() -> None:
+    """Put the finder first on `sys.meta_path` (idempotent); act at once on modules already loaded."""
+    if any(isinstance(finder, _RunAfterImport) for finder in sys.meta_path):
+        return
+    sys.meta_path.insert(0, _RunAfterImport())
+    for name, hook in AFTER_IMPORT.items():
+        if name in sys.modules:
+            hook()

@@ -1,0 +1,66 @@
+"""Tiny, randomly initialised parts built from configs: a whisper encoder, a Llama, a BPE tokenizer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+CHATML = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+CORPUS = [
+    "what is the capital of france", "the quick brown fox jumps over the lazy dog",
+    "how many legs does a spider have", "paris is the capital of france", "answer with one word",
+] * 20
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer():
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    core = Tokenizer(models.BPE())
+    core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    core.decoder = decoders.ByteLevel()
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    core.train_from_iterator(CORPUS, trainer)
+    tok = PreTrainedTokenizerFast(tokenizer_object=core, eos_token="<|im_end|>", pad_token="<|endoftext|>")
+    tok.chat_template = CHATML
+    return tok
+
+
+def make_tiny_llm(vocab_size: int, seed: int = 0):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    config = LlamaConfig(vocab_size=vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512, eos_token_id=2, pad_token_id=0)
+    return LlamaForCausalLM(config).eval()
+
+
+def make_tiny_encoder(seed: int = 0):
+    from whisper.model import AudioEncoder
+
+    from lslm_eval.encoder import SpeechEncoder
+
+    torch.manual_seed(seed)
+    return SpeechEncoder(AudioEncoder(n_mels=80, n_ctx=1500, n_state=16, n_head=2, n_layer=1).eval(), n_mels=80)
+
+
+@pytest.fixture()
+def tiny_lslm(tiny_tokenizer):
+    from lslm_eval.model import LSLM, LSLMConfig
+
+    config = LSLMConfig(encoder="tiny-random", llm="tiny-random", stack=2, adaptor_hidden=24)
+    return LSLM.from_components(config, make_tiny_encoder(), make_tiny_llm(len(tiny_tokenizer)), tiny_tokenizer).eval()
+
+
+@pytest.fixture()
+def noise_wavs():
+    rng = np.random.default_rng(0)
+    return [rng.uniform(-0.3, 0.3, n).astype(np.float32) for n in (8000, 12800, 5120)]
