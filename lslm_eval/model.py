@@ -16,7 +16,7 @@ import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -30,8 +30,9 @@ CONFIG_FILE = "config.json"
 ADAPTOR_FILE = "adaptor.safetensors"
 PEFT_DIR = "adapter"
 FULL_LLM_DIR = "llm"
-OFFLINE_ENCODER = "offline:whisper-tiny.en"
+OFFLINE_ENCODER = "tiny.en-offline"  # lslm_eval.offline.WHISPER_OFFLINE_NAME
 OFFLINE_LLM = "offline:SmolLM2-135M-Instruct"
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "offline-default"  # shipped, trained here
 
 
 class CheckpointError(ValueError):
@@ -171,8 +172,10 @@ class LSLM(nn.Module):
             model.llm = PeftModel.from_pretrained(model.llm, str(path / PEFT_DIR)).eval()
         return model
 
-    def save_pretrained(self, path: str | os.PathLike, save_full_llm: bool = False) -> Path:
-        """Write the checkpoint atomically: a crash mid-save leaves no directory that looks complete."""
+    def save_pretrained(self, path: str | os.PathLike, save_full_llm: bool = False, extra: Callable[[Path], None] | None = None) -> Path:
+        """Write the checkpoint atomically: a crash mid-save leaves no directory that looks complete.
+
+        `extra(directory)` may add files (a trainer's state) before the directory is put in place."""
         from safetensors.torch import save_file
 
         path = Path(path)
@@ -187,7 +190,9 @@ class LSLM(nn.Module):
                 base = self.llm.get_base_model() if hasattr(self.llm, "get_base_model") else self.llm
                 base.save_pretrained(str(tmp / FULL_LLM_DIR))
                 self.tokenizer.save_pretrained(str(tmp / FULL_LLM_DIR))
-            (tmp / CONFIG_FILE).write_text(self.config.to_json())  # written last: marks completeness
+            if extra is not None:
+                extra(tmp)
+            (tmp / CONFIG_FILE).write_text(self.config.to_json())
             if path.exists():
                 shutil.rmtree(path)
             os.replace(tmp, path)

@@ -23,8 +23,7 @@ from lm_eval.utils import get_rolling_token_windows, make_disjoint_window
 from tqdm import tqdm
 
 from lslm_eval.audio import load_audio
-from lslm_eval.model import LSLM, LSLMConfig
-from lslm_eval.offline import default_checkpoint
+from lslm_eval.model import DEFAULT_CHECKPOINT, LSLM, LSLMConfig
 from lslm_eval.prompt import AUDIO_PLACEHOLDER
 
 log = logging.getLogger(__name__)
@@ -57,7 +56,7 @@ class LSLMEval(TemplateLM):
                                         "chat_template": chat_template, "system_prompt": system_prompt}.items() if v is not None}
         checkpoint = checkpoint or pretrained
         if checkpoint is None and not (encoder or llm):
-            checkpoint = str(default_checkpoint())
+            checkpoint = str(DEFAULT_CHECKPOINT)
         if checkpoint is not None:
             self.model = LSLM.from_pretrained(checkpoint, device=device, dtype=dtype, **overrides)
         else:
