@@ -64,3 +64,9 @@ def tiny_lslm(tiny_tokenizer):
 def noise_wavs():
     rng = np.random.default_rng(0)
     return [rng.uniform(-0.3, 0.3, n).astype(np.float32) for n in (8000, 12800, 5120)]
+
+
+@pytest.fixture(scope="session")
+def llm_factory():
+    """make_tiny_llm, for tests that need more than one LLM."""
+    return make_tiny_llm
