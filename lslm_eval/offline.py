@@ -431,7 +431,9 @@ def _load_whisper_pt(path: Path) -> Whisper:
     return model
 
 
-def load_whisper(name_or_path: str | Path, device: str = "cpu", download_root: str | None = None) -> Whisper:
+def load_whisper(
+    name_or_path: str | Path, device: str | torch.device = "cpu", download_root: str | None = None
+) -> Whisper:
     """Load a `whisper.model.Whisper` in eval mode from any of:
 
     - `WHISPER_OFFLINE_NAME` ("tiny.en-offline"): the converted PyPI-shipped tiny.en;
