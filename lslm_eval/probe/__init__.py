@@ -1,0 +1,1 @@
+"""Probing: alignment paths, streaming similarity statistics, cross-layer CKA, figures (SPEC §3-§5)."""
