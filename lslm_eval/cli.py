@@ -88,6 +88,43 @@ def cmd_data_synth(args) -> int:
     return 0
 
 
+def load_paired_items(task, limit: int | None):
+    """PairedItems from an lm-eval task whose docs carry audio with a transcript (a speech task)."""
+    import itertools
+
+    from lslm_eval.audio import load_audio
+    from lslm_eval.probe.runner import PairedItem
+
+    items = []
+    for doc_id, doc in enumerate(itertools.islice(task.eval_docs, limit)):
+        audios = task.doc_to_audio(doc) if task.config.doc_to_audio else None
+        if not audios or not isinstance(audios[0], dict) or not audios[0].get("transcript"):
+            raise SystemExit(f"task {task.config.task!r} is not a paired speech task: its docs carry no audio with a transcript")
+        audio = audios[0]
+        items.append(PairedItem(str(audio.get("id") or doc_id), load_audio(audio), audio["transcript"], task.doc_to_text(doc)))
+    return items
+
+
+def cmd_probe(args) -> int:
+    from lm_eval.tasks import TaskManager
+    from tqdm import tqdm
+
+    from lslm_eval.plugins.lslm import LSLMEval
+    from lslm_eval.probe.runner import Prober, paired_states
+
+    lm = LSLMEval.create_from_arg_string(args.model_args or "")
+    tasks = TaskManager(metadata=json.loads(args.metadata) if args.metadata else None).load(args.tasks.split(","))["tasks"]
+    for name, task in tasks.items():
+        items = load_paired_items(task, args.limit)
+        info = {"model": "lslm", "checkpoint": lm.checkpoint, "encoder": lm.model.config.encoder, "llm": lm.model.config.llm,
+                "tasks": [name], "limit": args.limit, "mode": "forward"}
+        prober = Prober(Path(args.output_path) / name, info, cka_aligned_pairs=args.cka_aligned, debiased=args.debiased, keep_items=args.items)
+        for key, hs, ht in tqdm(paired_states(lm.model, items, lm.batch_size), total=len(items), desc=f"probe {name}"):
+            prober.add(hs, ht, key)
+        print(f"{name}: {len(items)} items -> {prober.write()}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lslm-eval", description=__doc__)
     verbs = parser.add_subparsers(dest="verb", required=True)
@@ -96,6 +133,17 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("config", nargs="?", help="YAML of TrainConfig keys; every key can be overridden as --key value")
     train.add_argument("--resume", action="store_true", help="continue from the newest complete checkpoint in output_dir")
     train.set_defaults(func=cmd_train)
+
+    probe = verbs.add_parser("probe", help="layer-wise speech/text similarity, APS and CKA for paired tasks (no generation)")
+    probe.add_argument("--tasks", required=True, help="comma-separated speech tasks, e.g. voicebench_sdqa")
+    probe.add_argument("--model_args", default="", help="as for lm_eval --model lslm")
+    probe.add_argument("--metadata", default=None, help='JSON, as for lm_eval (e.g. {"voicebench_source": "sample"})')
+    probe.add_argument("--limit", type=int, default=None)
+    probe.add_argument("--output_path", default="outputs/probe")
+    probe.add_argument("--items", action="store_true", help="also write per-item JSONL")
+    probe.add_argument("--cka-aligned", default="diagonal", help="layer pairs of the aligned CKA view: diagonal | all")
+    probe.add_argument("--debiased", action="store_true", help="debiased (unbiased HSIC) CKA")
+    probe.set_defaults(func=cmd_probe)
 
     data = verbs.add_parser("data", help="build training data").add_subparsers(dest="data_verb", required=True)
     instr = data.add_parser("instructions", help="template instructions for the offline default")

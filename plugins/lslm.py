@@ -37,7 +37,8 @@ def as_bool(value: Any) -> bool:
 
 class LSLMEval(TemplateLM):
     """Model args: checkpoint (alias pretrained), encoder, llm, gguf_file, tokenizer_name,
-    chat_template, apply_chat_template, system_prompt, dtype, device, batch_size, seed, max_gen_toks."""
+    chat_template, apply_chat_template, system_prompt, dtype, device, batch_size, seed, max_gen_toks;
+    probe=DIR (with probe_items, probe_cka_aligned) records paired speech/text statistics into DIR."""
 
     MULTIMODAL = True
 
@@ -45,7 +46,8 @@ class LSLMEval(TemplateLM):
                  llm: str | None = None, gguf_file: str | None = None, tokenizer_name: str | None = None,
                  chat_template: str | None = None, apply_chat_template: bool | str = True, system_prompt: str | None = None,
                  dtype: str = "auto", device: str | None = None, batch_size: int | str = 8, seed: int = 1234,
-                 max_gen_toks: int = DEFAULT_MAX_GEN_TOKS, max_length: int = 4096, **unused: Any):
+                 max_gen_toks: int = DEFAULT_MAX_GEN_TOKS, max_length: int = 4096, probe: str | None = None,
+                 probe_items: bool | str = False, probe_cka_aligned: str = "diagonal", **unused: Any):
         super().__init__()
         if unused:
             log.warning("lslm ignores unknown model_args %s", sorted(unused))
@@ -70,6 +72,12 @@ class LSLMEval(TemplateLM):
         self.batch_size = 8 if str(batch_size).startswith("auto") else int(batch_size)
         self.max_gen_toks = int(max_gen_toks)
         self.max_length = int(max_length)
+        self.prober = None
+        if probe:
+            from lslm_eval.probe.runner import Prober
+
+            info = {"model": "lslm", "checkpoint": checkpoint, "encoder": self.model.config.encoder, "llm": self.model.config.llm, "tasks": []}
+            self.prober = Prober(probe, info, cka_aligned_pairs=probe_cka_aligned, keep_items=as_bool(probe_items))
 
     # ---------------------------------------------------------------- lm-eval plumbing
     @property
@@ -106,6 +114,8 @@ class LSLMEval(TemplateLM):
                     self.cache_hook.add_partial("generate_until", requests[i].args[:2], text)
                 bar.update(len(chunk))
         bar.close()
+        if self.prober is not None and self.prober.stats.n_items:
+            log.info("lslm: probe results in %s", self.prober.write())
         return results
 
     @staticmethod
@@ -116,37 +126,50 @@ class LSLMEval(TemplateLM):
         return list(groups.values())
 
     def _generate_batch(self, requests: list[Instance]) -> list[str]:
-        turns, wavs, transcripts = [], [], []
-        for request in requests:
-            turn, wav, transcript = self._unpack(request)
-            turns.append(turn)
-            wavs.append(wav)
-            transcripts.append(transcript)
+        unpacked = [self._unpack(request) for request in requests]
+        turns, wavs, transcripts, keys = (list(column) for column in zip(*unpacked))
         gen_kwargs = dict(requests[0].args[1])
         until = gen_kwargs.pop("until", None) or []
         until = [until] if isinstance(until, str) else list(until)
         batch = self.model.collate(self.model.build_items(turns, wavs, transcripts))
-        return self.model.generate(
-            batch, max_new_tokens=int(gen_kwargs.pop("max_gen_toks", self.max_gen_toks)),
-            do_sample=as_bool(gen_kwargs.pop("do_sample", False)), temperature=float(gen_kwargs.pop("temperature", 1.0) or 1.0),
-            top_p=float(gen_kwargs.pop("top_p", 1.0)), stop=until,
-        )
+        options = {"max_new_tokens": int(gen_kwargs.get("max_gen_toks", self.max_gen_toks)), "stop": until,
+                   "do_sample": as_bool(gen_kwargs.get("do_sample", False)),
+                   "temperature": float(gen_kwargs.get("temperature") or 1.0), "top_p": float(gen_kwargs.get("top_p", 1.0))}
+        generate = lambda: self.model.generate(batch, **options)
+        paired = [row for row, (wav, text) in enumerate(zip(wavs, transcripts)) if wav is not None and text]
+        if self.prober is None or not paired:
+            return generate()
+        from lslm_eval.probe.hooks import capture_layers, span_states
+
+        with capture_layers(self.model.llm, first_call_only=True) as captured:  # the speech pass is the prefill
+            texts = generate()
+        speech = [span_states(batch, captured, row) for row in paired]
+        twins = self.model.collate(self.model.build_items([turns[r] for r in paired], None, [transcripts[r] for r in paired]))
+        with torch.no_grad(), capture_layers(self.model.llm) as captured:
+            self.model(twins)
+        for i, row in enumerate(paired):
+            self.prober.add(speech[i], span_states(twins, captured, i), keys[row])
+        for request in requests:
+            if request.task_name not in self.prober.info["tasks"]:
+                self.prober.info["tasks"].append(request.task_name)
+        return texts
 
     @staticmethod
-    def _unpack(request: Instance) -> tuple[str, Any, str | None]:
-        """(user turn, waveform or None, transcript or None) of one request."""
+    def _unpack(request: Instance) -> tuple[str, Any, str | None, str | None]:
+        """(user turn, waveform or None, transcript or None, item key or None) of one request."""
         context = request.args[0]
         media = request.args[2] if len(request.args) > 2 else {}
         audios = media.get("audio") or []
         if not audios:
-            return context, None, None
+            return context, None, None, None
         if len(audios) > 1:
             raise ValueError(f"lslm takes one audio per request, got {len(audios)}")
         audio = audios[0]
         if AUDIO_PLACEHOLDER not in context:
             context = f"{context}{AUDIO_PLACEHOLDER}"
-        transcript = audio.get("transcript") if isinstance(audio, dict) else None
-        return context, load_audio(audio), transcript
+        meta = audio if isinstance(audio, dict) else {}
+        key = meta.get("id") or f"{request.task_name}/{request.doc_id}"
+        return context, load_audio(audio), meta.get("transcript"), str(key)
 
     # ---------------------------------------------------------------- text-path likelihoods
     def _loglikelihood_tokens(self, requests, disable_tqdm: bool = False, **kwargs) -> list[tuple[float, bool]]:
