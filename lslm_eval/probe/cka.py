@@ -24,8 +24,8 @@ depend on the pair):
 The accumulator keeps rows while they are the smaller, then switches (exactly, once) to moments, so it
 holds min(rows, moments) bytes, at most `max_bytes` (peak about twice that during the switch); when
 neither fits it raises and asks for fewer pairs. Example, d = 576, L = 30, all 961 pairs:
-pooled moments 2.7 GB, rows 0.14 MB per item (20 MB for 150 items); aligned moments 5.3 GB, rows
-4.5 MB per token. For the full aligned matrix, restrict `pairs` (e.g. "diagonal": 31 pairs, 0.25 GB)
+pooled moments 2.7 GB, rows 0.29 MB per item (rows win below about 9,500 items); aligned moments
+5.2 GB, rows 4.6 MB per token. For the full aligned matrix, restrict `pairs` (e.g. "diagonal": 31 pairs, 0.25 GB)
 or subsample layers. Compute is O(n d^2) per pair either way (O(n^2 d) when rows are kept and n < d).
 """
 
