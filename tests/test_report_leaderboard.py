@@ -230,3 +230,21 @@ def test_group_task_pairs_the_items_of_its_splits(tmp_path):
     assert row.interval.n_items == {"mmsu": 2 * N_ITEMS}
     expected = np.mean(np.concatenate([t for _, t in text.values()])) - np.mean(np.concatenate([s for _, s in speech.values()]))
     assert row.gap == pytest.approx(expected) and row.interval.estimate == pytest.approx(expected)
+
+
+def test_reads_the_probe_json_that_the_prober_writes(runs, tmp_path):
+    import torch
+
+    from lslm_eval.probe.runner import Prober
+
+    root, _ = runs
+    torch.manual_seed(0)
+    prober = Prober(tmp_path / "probe", {"model": "lslm", "checkpoint": "out/qwen/checkpoint-4000", "tasks": ["voicebench_sdqa"]})
+    for key in ("a", "b"):
+        prober.add(torch.randn(3, 12, 8), torch.randn(3, 4, 8), key)
+    written = json.loads(prober.write().read_text())
+    board = build_leaderboard([root], probe_files=[tmp_path / "probe" / "probe.json"], n_resamples=100)
+    late = board.rows[1]
+    assert late.probe == {"f_bar_cos": written["sequence"]["cos_bar"], "f_bar_d": written["sequence"]["dist_bar"],
+                          "aps_cos": written["aps"]["cos"], "aps_d": written["aps"]["dist"]}
+    assert late.probe_task == "voicebench_sdqa" and board.rows[0].probe == {}

@@ -43,6 +43,9 @@ MODEL_NAME_ARGS = ("llm", "pretrained", "checkpoint", "model", "peft")
 STEP_PATTERN = re.compile(r"(?:checkpoint|step|global_step)[-_]?(\d+)$", re.IGNORECASE)
 RESULTS_PATTERN = re.compile(r"^results_(?P<date>.+)\.json$")
 PROMPT_HASH_CHARS = 16
+# Where lslm_eval.probe's Prober writes each scalar in its probe.json: (section, key)
+PROBE_SECTIONS = {"f_bar_cos": ("sequence", "cos_bar"), "f_bar_d": ("sequence", "dist_bar"),
+                  "aps_cos": ("aps", "cos"), "aps_d": ("aps", "dist")}
 
 
 class IncompleteRunError(ValueError):
@@ -297,22 +300,42 @@ def read_runs(run_dirs: Iterable[str | os.PathLike]) -> tuple[list[TaskScore], l
     return list(latest.values()), notes
 
 
+def probe_scalars(data: Mapping, scalar_names: Iterable[str]) -> dict[str, float]:
+    """Scalars by flat key (top level or under `probe`), else from the Prober's nested sections."""
+    flat = data.get("probe") if isinstance(data.get("probe"), Mapping) else data
+    scalars = {}
+    for name in scalar_names:
+        value = flat.get(name)
+        if value is None and name in PROBE_SECTIONS:
+            section, key = PROBE_SECTIONS[name]
+            value = (data.get(section) or {}).get(key) if isinstance(data.get(section), Mapping) else None
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            scalars[name] = float(value)  # null (NaN in the probe) stays absent: correlate names it
+    return scalars
+
+
 def read_probe(path: str | os.PathLike, scalar_names: Iterable[str]) -> Probe:
-    """A probe JSON: `checkpoint`, optional `model`/`task`/`step`, scalars at top level or under `probe`."""
+    """A probe JSON: the Prober's `probe.json` (identity under `info`), or a flat file with
+    `checkpoint`, optional `model`/`task`/`step` and the scalars at top level or under `probe`."""
     path = Path(path)
     if not path.is_file():
         raise IncompleteRunError(f"probe file not found: {path}")
-    data = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise IncompleteRunError(f"{path}: not JSON ({err})") from err
     if not isinstance(data, Mapping):
         raise IncompleteRunError(f"{path}: a probe file must hold a JSON object")
-    source = data.get("probe") if isinstance(data.get("probe"), Mapping) else data
-    scalars = {name: float(source[name]) for name in scalar_names if isinstance(source.get(name), (int, float))}
+    scalar_names = list(scalar_names)
+    scalars = probe_scalars(data, scalar_names)
     if not scalars:
-        raise IncompleteRunError(f"{path}: none of the similarity scalars {list(scalar_names)} found")
-    checkpoint = data.get("checkpoint") or source.get("checkpoint")
+        raise IncompleteRunError(f"{path}: none of the similarity scalars {scalar_names} found")
+    identity = data.get("info") if isinstance(data.get("info"), Mapping) else data
+    checkpoint = identity.get("checkpoint")
     if not checkpoint:
         raise IncompleteRunError(f"{path}: no 'checkpoint' field; the probe cannot be matched to a run")
-    step = data.get("step", source.get("step"))
-    return Probe(normalise_checkpoint(str(checkpoint)), data.get("model") or source.get("model"),
-                 data.get("task") or source.get("task"), int(step) if step is not None else step_of(str(checkpoint)),
-                 scalars, path)
+    tasks = identity.get("tasks") or []
+    task = identity.get("task") or (tasks[0] if len(tasks) == 1 else None)
+    step = identity.get("step")
+    return Probe(normalise_checkpoint(str(checkpoint)), identity.get("model"), task,
+                 int(step) if step is not None else step_of(str(checkpoint)), scalars, path)
