@@ -152,6 +152,7 @@ class CalibrationStats:
         self.speech: RunningMoments | None = None
         self.text: RunningMoments | None = None
         self.keys: set[str] = set()
+        self.info: dict = {}  # provenance (task, split, model...), saved with the statistics
 
     def update(self, hs: Tensor, ht: Tensor, key: str | None = None) -> None:
         """Add one paired item: (T_s, d) and (T_t, d) at this layer, or (L+1, T, d) from which the layer is taken."""
@@ -224,7 +225,7 @@ class CalibrationStats:
         self._require()
         path = Path(path)
         meta = {"version": CALIBRATION_VERSION, "layer": self.layer, "keys": sorted(self.keys),
-                "count_speech": self.speech.count, "count_text": self.text.count}
+                "count_speech": self.speech.count, "count_text": self.text.count, "info": self.info}
         if path.suffix == ".json":
             meta.update({f"{side}_{name}": getattr(getattr(self, side), name).tolist()
                          for side in ("speech", "text") for name in ("mean", "m2")})
@@ -263,6 +264,7 @@ class CalibrationStats:
         stats.speech = RunningMoments(meta["count_speech"], tensors["speech_mean"], tensors["speech_m2"])
         stats.text = RunningMoments(meta["count_text"], tensors["text_mean"], tensors["text_m2"])
         stats.keys = set(meta["keys"])
+        stats.info = meta.get("info", {})
         return stats
 
 
