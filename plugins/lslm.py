@@ -11,6 +11,7 @@ by the model (`apply_chat_template=True`, the default), identically for both mod
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,9 @@ def as_bool(value: Any) -> bool:
 class LSLMEval(TemplateLM):
     """Model args: checkpoint (alias pretrained), encoder, llm, gguf_file, tokenizer_name,
     chat_template, apply_chat_template, system_prompt, dtype, device, batch_size, seed, max_gen_toks;
-    probe=DIR (with probe_items, probe_cka_aligned) records paired speech/text statistics into DIR."""
+    probe=DIR (with probe_items, probe_cka_aligned) records paired speech/text statistics into DIR;
+    intervene=angle|length|calibrate|calibrate_mean (with targets=bottomK|all, layer, stats=FILE,
+    allow_overlap) edits the speech span at the prefill (lslm_eval.intervene)."""
 
     MULTIMODAL = True
 
@@ -47,7 +50,9 @@ class LSLMEval(TemplateLM):
                  chat_template: str | None = None, apply_chat_template: bool | str = True, system_prompt: str | None = None,
                  dtype: str = "auto", device: str | None = None, batch_size: int | str = 8, seed: int = 1234,
                  max_gen_toks: int = DEFAULT_MAX_GEN_TOKS, max_length: int = 4096, probe: str | None = None,
-                 probe_items: bool | str = False, probe_cka_aligned: str = "diagonal", **unused: Any):
+                 probe_items: bool | str = False, probe_cka_aligned: str = "diagonal", intervene: str | None = None,
+                 targets: str | None = None, layer: int | str | None = None, stats: str | None = None,
+                 allow_overlap: bool | str = False, **unused: Any):
         super().__init__()
         if unused:
             log.warning("lslm ignores unknown model_args %s", sorted(unused))
@@ -78,6 +83,22 @@ class LSLMEval(TemplateLM):
 
             info = {"model": "lslm", "checkpoint": checkpoint, "encoder": self.model.config.encoder, "llm": self.model.config.llm, "tasks": []}
             self.prober = Prober(probe, info, cka_aligned_pairs=probe_cka_aligned, keep_items=as_bool(probe_items))
+        self.allow_overlap = as_bool(allow_overlap)
+        self.intervention = None
+        if intervene:
+            from lslm_eval.intervene.settings import Intervention
+
+            self.set_intervention(Intervention.from_args(intervene, targets, layer, stats))
+        elif targets is not None or layer is not None or stats is not None:
+            raise ValueError("targets, layer and stats configure an intervention: add intervene=angle|length|calibrate|calibrate_mean")
+
+    def set_intervention(self, setting=None) -> None:
+        """Switch the intervention (an `intervene.settings.Intervention`, or None for none) between runs."""
+        if setting is not None:
+            from lslm_eval.intervene.hooks import check_layer
+
+            check_layer(self.model, setting)
+        self.intervention = setting
 
     # ---------------------------------------------------------------- lm-eval plumbing
     @property
@@ -102,6 +123,7 @@ class LSLMEval(TemplateLM):
     # ---------------------------------------------------------------- generation
     def generate_until(self, requests: list[Instance], disable_tqdm: bool = False) -> list[str]:
         torch.manual_seed(self.seed)
+        self._refuse_calibration_overlap(requests)
         order = sorted(range(len(requests)), key=lambda i: -len(requests[i].args[0]))
         results: list[str | None] = [None] * len(requests)
         bar = tqdm(total=len(requests), desc="lslm generate_until", disable=disable_tqdm or self.rank != 0)
@@ -135,14 +157,15 @@ class LSLMEval(TemplateLM):
         options = {"max_new_tokens": int(gen_kwargs.get("max_gen_toks", self.max_gen_toks)), "stop": until,
                    "do_sample": as_bool(gen_kwargs.get("do_sample", False)),
                    "temperature": float(gen_kwargs.get("temperature") or 1.0), "top_p": float(gen_kwargs.get("top_p", 1.0))}
-        generate = lambda: self.model.generate(batch, **options)
         paired = [row for row, (wav, text) in enumerate(zip(wavs, transcripts)) if wav is not None and text]
-        if self.prober is None or not paired:
-            return generate()
-        from lslm_eval.probe.hooks import capture_layers, span_states
+        with self._intervention(batch, wavs, turns, transcripts) as batch:  # edits the speech span at the prefill
+            generate = lambda: self.model.generate(batch, **options)
+            if self.prober is None or not paired:
+                return generate()
+            from lslm_eval.probe.hooks import capture_layers, span_states
 
-        with capture_layers(self.model.llm, first_call_only=True) as captured:  # the speech pass is the prefill
-            texts = generate()
+            with capture_layers(self.model.llm, first_call_only=True) as captured:  # the speech pass is the prefill
+                texts = generate()
         speech = [span_states(batch, captured, row) for row in paired]
         twins = self.model.collate(self.model.build_items([turns[r] for r in paired], None, [transcripts[r] for r in paired]))
         with torch.no_grad(), capture_layers(self.model.llm) as captured:
@@ -153,6 +176,24 @@ class LSLMEval(TemplateLM):
             if request.task_name not in self.prober.info["tasks"]:
                 self.prober.info["tasks"].append(request.task_name)
         return texts
+
+    def _intervention(self, batch, wavs: list, turns: list[str], transcripts: list[str | None]):
+        """A context yielding the batch to generate from: edited at the prefill when an intervention is set."""
+        if self.intervention is None:
+            return contextlib.nullcontext(batch)
+        from lslm_eval.intervene.hooks import intervention
+
+        speech_rows = [row for row, wav in enumerate(wavs) if wav is not None]
+        return intervention(self.model, batch, self.intervention, speech_rows, turns, transcripts)
+
+    def _refuse_calibration_overlap(self, requests: list[Instance]) -> None:
+        """Calibration statistics must come from items that are not evaluated (SPEC §6)."""
+        if self.intervention is None or self.intervention.stats is None:
+            return
+        from lslm_eval.intervene.calibration import check_overlap
+
+        wavs = (wav for wav in (self._unpack(request)[1] for request in requests) if wav is not None)
+        check_overlap(self.intervention.stats, wavs, allow=self.allow_overlap)
 
     @staticmethod
     def _unpack(request: Instance) -> tuple[str, Any, str | None, str | None]:
@@ -197,4 +238,5 @@ class LSLMEval(TemplateLM):
         return results
 
     def get_model_info(self) -> dict:
-        return {"checkpoint": str(Path(self.checkpoint).resolve()) if self.checkpoint else None, **vars(self.model.config)}
+        return {"checkpoint": str(Path(self.checkpoint).resolve()) if self.checkpoint else None, **vars(self.model.config),
+                "intervention": self.intervention.record() if self.intervention is not None else None}
