@@ -6,7 +6,9 @@ finder on `sys.meta_path` that waits for lm-eval's own modules and acts right af
 
 - after `lm_eval.models` has run (never before: registering earlier makes lm-eval think its registry
   is already filled and hides every built-in model), `lslm` is registered as a lazy placeholder;
-- after `lm_eval.tasks.manager` has run, `TaskManager` also scans this package's task folder.
+- after `lm_eval.tasks.manager` has run, `TaskManager` also scans this package's task folder;
+- before lm-eval's IFEval helpers load, nltk gets its punkt_tab data from a PyPI package, so they
+  never download it.
 
 Both steps stand down when lm-eval already knows the name or the folder (a release that loads
 plugins through the `lm_eval.models` / `lm_eval.tasks` entry points declared in pyproject.toml).
@@ -50,15 +52,23 @@ def include_tasks_by_default() -> None:
     TaskManager.__init__ = __init__
 
 
+def provide_punkt_tab() -> None:
+    """nltk's English punkt_tab from a PyPI package, so lm-eval's IFEval never downloads it."""
+    from lslm_eval.scoring.punkt_tab import ensure_punkt_tab
+
+    ensure_punkt_tab()
+
+
 AFTER_IMPORT = {"lm_eval.models": register_model, "lm_eval.tasks.manager": include_tasks_by_default}
+BEFORE_IMPORT = {"lm_eval.tasks.ifeval.instructions_util": provide_punkt_tab}
 
 
 class _RunAfterImport(importlib.abc.MetaPathFinder):
-    """Finds the watched modules with the normal path finder and runs our hook after each loads."""
+    """Finds the watched modules with the normal path finder and runs our hooks before / after each loads."""
 
     def find_spec(self, fullname, path, target=None):
-        hook = AFTER_IMPORT.get(fullname)
-        if hook is None:
+        before, after = BEFORE_IMPORT.get(fullname), AFTER_IMPORT.get(fullname)
+        if before is None and after is None:
             return None
         spec = importlib.machinery.PathFinder.find_spec(fullname, path)
         if spec is None or spec.loader is None:
@@ -66,8 +76,11 @@ class _RunAfterImport(importlib.abc.MetaPathFinder):
         exec_module = spec.loader.exec_module
 
         def exec_then_hook(module):
+            if before is not None:
+                before()
             exec_module(module)
-            hook()
+            if after is not None:
+                after()
 
         spec.loader.exec_module = exec_then_hook
         return spec

@@ -41,3 +41,10 @@ def test_install_is_idempotent_and_stands_down_when_already_registered():
     from lm_eval.api.registry import get_model
 
     assert get_model("lslm").__name__ == "LSLMEval"
+
+
+def test_lm_eval_ifeval_finds_punkt_tab_without_downloading(tmp_path, monkeypatch):
+    code = ("import nltk; nltk.download = lambda *a, **k: (_ for _ in ()).throw(AssertionError('download attempted')); "
+            "import lm_eval.tasks.ifeval.instructions_util as u; u.download_nltk_resources(); "
+            "print(nltk.word_tokenize('One sentence. Two words.'))")
+    assert run_python(code, tmp_path) == "['One', 'sentence', '.', 'Two', 'words', '.']"
