@@ -61,8 +61,9 @@ def plot_correlation(source, path: str | os.PathLike, scalars: Sequence[str] = S
     return save(fig, path, plt)
 
 
-def plot_training(source, path: str | os.PathLike, scalars: Sequence[str] = ("aps_cos", "aps_d")) -> Path:
-    """GAP and each available scalar against training step, one line per model."""
+def plot_training(source, path: str | os.PathLike, scalars: Sequence[str] = ("aps_cos", "aps_d"),
+                  line_by: str = "model") -> Path:
+    """GAP and each available scalar against training step, one line per `line_by` value (a model, a run)."""
     points = list(source.points() if hasattr(source, "points") else source)
     undated = [f"{p.get('model')}@{p.get('checkpoint')}" for p in points if p.get("step") is None]
     if undated:
@@ -71,11 +72,11 @@ def plot_training(source, path: str | os.PathLike, scalars: Sequence[str] = ("ap
     missing = [s for s in scalars if s not in panels]
     plt = pyplot()
     fig, axes = plt.subplots(1, len(panels), figsize=(PANEL_SIZE[0] * len(panels), PANEL_SIZE[1]), squeeze=False)
-    models = sorted({str(p["model"]) for p in points})
+    lines = sorted({str(p[line_by]) for p in points})
     for ax, key in zip(axes[0], panels):
-        for model in models:
-            series = sorted((p["step"], p[key]) for p in points if str(p["model"]) == model)
-            ax.plot([s for s, _ in series], [v for _, v in series], marker="o", label=model)
+        for line in lines:
+            series = sorted((p["step"], p[key]) for p in points if str(p[line_by]) == line)
+            ax.plot([s for s, _ in series], [v for _, v in series], marker="o", label=line)
         ax.set_xlabel("training step")
         ax.set_ylabel("GAP (points)" if key == "gap" else SCALAR_LABELS.get(key, key))
         ax.grid(alpha=0.3)

@@ -21,6 +21,7 @@ from lslm_eval.report.bootstrap import (
     DEFAULT_CONFIDENCE,
     DEFAULT_RESAMPLES,
     GapInterval,
+    PairedSubset,
     bootstrap_gap,
     pair_items,
     stratified_se,
@@ -41,10 +42,20 @@ from lslm_eval.report.runs import (
     step_of,
     twin_task,
 )
-from lslm_eval.report.scores import OFFICIAL_SUBSETS, modality_gap, overall, resolve_subsets, subset_scale
+from lslm_eval.report.scores import OFFICIAL_SUBSETS, SUBSET_SETS, modality_gap, overall, resolve_subsets, subset_scale
 
+NAMED_COLUMNS = ("GAP", "Overall speech", "Overall text")  # per named subset set, after the chosen Overall
 ITEM_MEAN_RTOL = 1e-6  # per-item mean vs reported score: beyond this the notes say so
 TITLE = "lslm-eval leaderboard: VoiceBench speech vs text input"
+
+
+@dataclass(frozen=True)
+class NamedOverall:
+    """Both Overalls and their GAP over a named subset set (`scores.SUBSET_SETS`), in points."""
+
+    speech: float
+    text: float
+    gap: float
 
 
 @dataclass
@@ -66,6 +77,8 @@ class LeaderboardRow:
     overall_text_se: float | None = None
     probe: dict[str, float] = field(default_factory=dict)
     probe_task: str | None = None
+    overalls: dict[str, NamedOverall] = field(default_factory=dict)  # named sets other than `subsets` it covers
+    paired: dict[str, PairedSubset] = field(default_factory=dict, repr=False)  # per-item scores, for compare_gaps
 
     @property
     def name(self) -> str:
@@ -79,11 +92,13 @@ class Leaderboard:
     notes: list[str]
     confidence: float = DEFAULT_CONFIDENCE
     scalars: tuple[str, ...] = SIMILARITY_SCALARS
+    named: tuple[str, ...] = ()  # named subset sets with their own Overall columns
 
     def columns(self) -> list[str]:
         level = f"{round(self.confidence * 100)}%"
         return (["model", "checkpoint", "step", "GAP", f"GAP {level} low", f"GAP {level} high",
                  "Overall speech", "Overall text"]
+                + [f"{column} ({name})" for name in self.named for column in NAMED_COLUMNS]
                 + [f"speech {s}" for s in self.subsets] + [f"text {s}" for s in self.subsets] + list(self.scalars))
 
     def table(self) -> list[list]:
@@ -91,6 +106,7 @@ class Leaderboard:
         for r in self.rows:
             low, high = (r.interval.low, r.interval.high) if r.interval else (None, None)
             table.append([r.model, r.checkpoint, r.step, r.gap, low, high, r.overall_speech, r.overall_text]
+                         + [getattr(r.overalls.get(name), key, None) for name in self.named for key in ("gap", "speech", "text")]
                          + [r.speech[s] for s in self.subsets] + [r.text[s] for s in self.subsets]
                          + [r.probe.get(k) for k in self.scalars])
         return table
@@ -116,10 +132,12 @@ class Leaderboard:
                 "overall_speech": r.overall_speech, "overall_text": r.overall_text,
                 "speech": r.speech, "text": r.text, "speech_se": r.speech_se, "text_se": r.text_se,
                 "probe": r.probe, "probe_task": r.probe_task,
+                "overalls": {name: {"speech": o.speech, "text": o.text, "gap": o.gap} for name, o in r.overalls.items()},
             })
         metrics = {name: {"value": m.value, "se": m.se, "higher_is_better": m.higher_is_better}
                    for name, m in self.metric_table().items()}
         return to_json({"subsets": list(self.subsets), "confidence": self.confidence, "rows": rows,
+                        "named_overalls": {name: list(SUBSET_SETS[name]) for name in self.named},
                         "metrics": metrics, "notes": self.notes})
 
     def points(self) -> list[dict]:
@@ -141,6 +159,10 @@ class Leaderboard:
             table[prefix + "gap"] = Metric(r.gap, r.interval.se if r.interval else None, higher_is_better=False)
             table[prefix + "overall_speech"] = Metric(r.overall_speech, r.overall_speech_se)
             table[prefix + "overall_text"] = Metric(r.overall_text, r.overall_text_se)
+            for name, named in r.overalls.items():
+                table[f"{prefix}{name}/gap"] = Metric(named.gap, higher_is_better=False)
+                table[f"{prefix}{name}/overall_speech"] = Metric(named.speech)
+                table[f"{prefix}{name}/overall_text"] = Metric(named.text)
             for s in self.subsets:
                 table[f"{prefix}speech/{s}"] = Metric(r.speech[s], r.speech_se.get(s))
                 table[f"{prefix}text/{s}"] = Metric(r.text[s], r.text_se.get(s))
@@ -194,11 +216,36 @@ def build_row(run: RunKey, tasks: dict[tuple[str, str], TaskScore], subsets: tup
     paired = {s: pair_items(tasks[(s, SPEECH)].items, tasks[(s, TEXT)].items, scale=subset_scale(s), subset=f"{run} {s}")
               for s in subsets}
     row.interval = bootstrap_gap(paired, n_resamples=n_resamples, confidence=confidence, seed=seed)
+    row.paired = paired
     row.speech_se = {s: stratified_se([paired[s].speech]) for s in subsets}
     row.text_se = {s: stratified_se([paired[s].text]) for s in subsets}
     row.overall_speech_se = stratified_se([paired[s].scale * paired[s].speech for s in subsets])
     row.overall_text_se = stratified_se([paired[s].scale * paired[s].text for s in subsets])
     return row
+
+
+def attach_named_overalls(rows: list[LeaderboardRow], runs: dict[RunKey, dict[tuple[str, str], TaskScore]],
+                          chosen: tuple[str, ...], notes: list[str]) -> tuple[str, ...]:
+    """Give each row the Overalls of the named subset sets other than `chosen` (paper, official)
+    that its run covers; notes name what the others lack. Returns the sets some row has."""
+    shown = []
+    for name, subsets in SUBSET_SETS.items():
+        if set(subsets) == set(chosen):
+            continue
+        lacking: dict[tuple[str, ...], list[str]] = {}
+        for row, tasks in zip(rows, runs.values()):
+            missing = tuple(s for s in subsets if (s, SPEECH) not in tasks)
+            if missing:
+                lacking.setdefault(missing, []).append(row.name)
+                continue
+            speech = {s: tasks[(s, SPEECH)].score for s in subsets}
+            text = {s: tasks[(s, TEXT)].score for s in subsets}
+            row.overalls[name] = NamedOverall(overall(speech, subsets), overall(text, subsets), modality_gap(speech, text, subsets))
+        for missing, names in lacking.items():
+            notes.append(f"no {name} Overall ({len(subsets)} subsets) for {', '.join(names)}: {list(missing)} not evaluated")
+        if any(name in row.overalls for row in rows):
+            shown.append(name)
+    return tuple(shown)
 
 
 def attach_probes(rows: list[LeaderboardRow], probes: list[Probe], names: dict[RunKey, frozenset[str]],
@@ -250,14 +297,18 @@ def build_leaderboard(run_dirs: Iterable[str | os.PathLike], probe_files: Iterab
                                  + "\n  ".join(lacking))
     extra = sorted({s for tasks in runs.values() for s, _ in tasks} - set(chosen))
     if extra:
-        notes.append(f"subsets {extra} were evaluated but are outside the chosen Overall {list(chosen)}; not tabulated")
+        notes.append(f"subsets {extra} were evaluated but are outside the chosen Overall {list(chosen)}; not shown per subset")
     scaled = [s for s in chosen if subset_scale(s) != 1.0]
     if scaled:
         notes.append(f"{scaled} are judge scores (1-5) shown as reported; the Overall counts them x{subset_scale(scaled[0]):g}")
-    rows = [build_row(run, tasks, chosen, notes, n_resamples, confidence, seed) for run, tasks in sorted(runs.items())]
+    label = next((f" (the {name} set)" for name, s in SUBSET_SETS.items() if set(s) == set(chosen)), "")
+    notes.insert(0, f"Overall and GAP (with its interval) are over {list(chosen)}{label}")
+    runs = dict(sorted(runs.items()))
+    rows = [build_row(run, tasks, chosen, notes, n_resamples, confidence, seed) for run, tasks in runs.items()]
+    named = attach_named_overalls(rows, runs, chosen, notes)
     names: dict[RunKey, frozenset[str]] = {}
     for score in scores:  # a run's speech and text tasks may come from different results files
         names[score.run] = names.get(score.run, frozenset()) | score.model_names
     attach_probes(rows, [read_probe(p, scalars) for p in probe_files], names, probe_task)
     rows.sort(key=lambda r: (r.model, r.step if r.step is not None else -1, r.checkpoint))
-    return Leaderboard(chosen, rows, notes, confidence, tuple(scalars))
+    return Leaderboard(chosen, rows, notes, confidence, tuple(scalars), named)
