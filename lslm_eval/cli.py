@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import typing
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 
@@ -125,6 +126,218 @@ def cmd_probe(args) -> int:
     return 0
 
 
+INPUT_ERROR = 2  # exit status of a report verb given unusable input (a failed regression gate exits with 1)
+GATE_FAILED = 1
+REPORT_FORMATS = ("md", "csv", "json", "html")
+PROBE_FILE = "probe.json"  # lslm_eval.probe.runner.AGGREGATES_FILE (not imported: that pulls in torch)
+CORRELATION_FIGURES = {  # file -> scalars on its panels: paper 1, fig. 5 (sequence level) and fig. 7 (APS)
+    "gap_vs_sequence_similarity.png": ("f_bar_cos", "f_bar_d"),
+    "gap_vs_aps.png": ("aps_cos", "aps_d"),
+}
+TEST_DECIMALS = 4
+
+
+def report_verb(command):
+    """Run a report verb; unusable input (the library says what is missing) -> stderr, status 2."""
+
+    @functools.wraps(command)
+    def run(args) -> int:
+        try:
+            return command(args)
+        except (ValueError, OSError) as err:
+            print(f"lslm-eval {args.verb}: error: {err}", file=sys.stderr)
+            return INPUT_ERROR
+
+    return run
+
+
+def subsets_arg(text: str):
+    """--subsets: "paper", "official" or comma-separated subset names."""
+    from lslm_eval.report.runs import MAIN_METRIC
+    from lslm_eval.report.scores import SUBSET_SETS
+
+    if text in SUBSET_SETS:
+        return text
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in MAIN_METRIC]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown subsets {unknown or [text]}: give {' or '.join(SUBSET_SETS)} "
+                                         f"or names from {sorted(MAIN_METRIC)}")
+    return names
+
+
+def formats_arg(text: str) -> list[str]:
+    """--format: comma-separated, from REPORT_FORMATS."""
+    chosen = [name.strip().lower() for name in text.split(",") if name.strip()]
+    unknown = [name for name in chosen if name not in REPORT_FORMATS]
+    if unknown or not chosen:
+        raise argparse.ArgumentTypeError(f"unknown formats {unknown or [text]}: choose from {','.join(REPORT_FORMATS)}")
+    return chosen
+
+
+def probe_files(entries) -> list[Path]:
+    """--probe arguments: probe JSON files, or folders searched for the Prober's probe.json."""
+    files: list[Path] = []
+    for entry in entries or []:
+        path = Path(entry)
+        if path.is_dir():
+            found = sorted(path.rglob(PROBE_FILE))
+            if not found:
+                raise FileNotFoundError(f"--probe {path}: no {PROBE_FILE} inside (written by probe=DIR or lslm-eval probe)")
+            files += found
+        else:
+            files.append(path)
+    return list(dict.fromkeys(files))
+
+
+def leaderboard_from(args, run_dirs, probes=()):
+    from lslm_eval.report.leaderboard import build_leaderboard
+
+    return build_leaderboard(run_dirs, probes, args.subsets, n_resamples=args.resamples, confidence=args.confidence,
+                             seed=args.seed, probe_task=getattr(args, "probe_task", None))
+
+
+def print_notes(label: str, notes) -> None:
+    for note in notes:
+        print(f"{label}: {note}", file=sys.stderr)
+
+
+@report_verb
+def cmd_leaderboard(args) -> int:
+    board = leaderboard_from(args, args.runs, probe_files(args.probe))
+    print(board.to_markdown(), end="")
+    if args.format and not args.out:
+        raise ValueError("--format chooses the files written into --out DIR: give --out")
+    if args.out:
+        render = {"md": board.to_markdown, "csv": board.to_csv, "json": board.to_json, "html": board.to_html}
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        for name in args.format or REPORT_FORMATS:
+            path = out / f"leaderboard.{name}"
+            path.write_text(render[name](), encoding="utf-8")
+            print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+@dataclass(frozen=True)
+class GateSide:
+    """One side of `compare`: metrics named by run, the same without the run prefix when the side
+    holds one checkpoint (else None), and the leaderboard when built from run folders."""
+
+    by_run: dict
+    single: dict | None
+    board: typing.Any = None
+
+
+def gate_side(args, source: str) -> GateSide:
+    """A run folder (or results_*.json), a leaderboard JSON, or a flat metric JSON -> its metrics."""
+    from lslm_eval.report.gate import load_metric_table
+    from lslm_eval.report.runs import RESULTS_PATTERN, RunKey
+
+    path = Path(source)
+    if path.is_dir() or RESULTS_PATTERN.match(path.name):
+        board = leaderboard_from(args, [path])
+        print_notes(source, board.notes)
+        return GateSide(board.metric_table(), board.metric_table(by_run=False) if len(board.rows) == 1 else None, board)
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if isinstance(data, dict) and isinstance(data.get("rows"), list) and "metrics" in data:  # a leaderboard's JSON
+        metrics = load_metric_table(data["metrics"])
+        if len(data["rows"]) != 1:
+            return GateSide(metrics, None)
+        prefix = f"{RunKey(data['rows'][0]['model'], data['rows'][0]['checkpoint'])}/"
+        return GateSide(metrics, {name.removeprefix(prefix): metric for name, metric in metrics.items()})
+    metrics = load_metric_table(data)
+    return GateSide(metrics, metrics)
+
+
+def gap_test_table(args, baseline: GateSide, candidate: GateSide) -> str:
+    """Paired bootstrap of GAP_candidate - GAP_baseline over the items both were scored on."""
+    from lslm_eval.report.bootstrap import compare_gaps
+    from lslm_eval.report.render import markdown_table
+
+    rows = []
+    for side, flag in ((baseline, "--baseline"), (candidate, "--candidate")):
+        if side.board is None or len(side.board.rows) != 1:
+            raise ValueError(f"--gap-test needs {flag} to be the lm-eval output of one checkpoint (with sample logs)")
+        if not side.board.rows[0].paired:
+            raise ValueError(f"--gap-test: {side.board.rows[0].name} has no per-item scores; run lm_eval with --log_samples")
+        rows.append(side.board.rows[0])
+    result = compare_gaps(rows[1].paired, rows[0].paired, n_resamples=args.resamples, confidence=args.confidence,
+                          seed=args.seed)
+    level = f"{round(result.confidence * 100)}%"
+    columns = ["baseline", "candidate", "GAP baseline", "GAP candidate", "difference", f"{level} low", f"{level} high",
+               "SE", "p-value", "items"]
+    table = [[rows[0].name, rows[1].name, rows[0].gap, rows[1].gap, result.difference, result.low, result.high,
+              result.se, result.p_value, sum(result.n_items.values())]]
+    unshared = sum(result.n_unshared.values())
+    note = f"\n{unshared} items scored for only one checkpoint are left out of the difference.\n" if unshared else ""
+    return ("\n**Paired GAP test: candidate - baseline** (stratified paired bootstrap; p from a sign-flip test)\n\n"
+            + markdown_table(columns, table, decimals=TEST_DECIMALS) + note)
+
+
+@report_verb
+def cmd_compare(args) -> int:
+    from lslm_eval.report.gate import compare
+
+    baseline, candidate = gate_side(args, args.baseline), gate_side(args, args.candidate)
+    single = baseline.single is not None and candidate.single is not None  # one checkpoint each: match by metric
+    result = compare(baseline.single if single else baseline.by_run, candidate.single if single else candidate.by_run,
+                     args.tolerance, args.tolerance_se, args.metrics)
+    print(result.to_markdown(), end="")
+    if args.gap_test:
+        print(gap_test_table(args, baseline, candidate), end="")
+    return 0 if result.passed else GATE_FAILED
+
+
+def training_run(checkpoint: str) -> str:
+    """The training run a checkpoint belongs to: its parent folder (runs/qwen-lora/checkpoint-2000 -> runs/qwen-lora)."""
+    return str(Path(checkpoint).parent) if checkpoint else "-"
+
+
+@report_verb
+def cmd_correlate(args) -> int:
+    from lslm_eval.report.figures import plot_correlation, plot_training
+    from lslm_eval.report.regression import correlate
+
+    board = leaderboard_from(args, args.runs, probe_files(args.probe))
+    print_notes("leaderboard", board.notes)
+    points = [{**point, "run": training_run(point["checkpoint"])} for point in board.points()]
+    result = correlate(points, args.scalars, args.group_by)
+    print(result.to_markdown(), end="")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "correlation.csv").write_text(result.to_csv(), encoding="utf-8")
+    written = [out / "correlation.csv"]
+    for name, panels in CORRELATION_FIGURES.items():
+        chosen = [scalar for scalar in panels if scalar in args.scalars]
+        if chosen:
+            written.append(plot_correlation(points, out / name, chosen, args.group_by))
+    undated = [row.name for row in board.rows if row.step is None]
+    if undated:
+        print(f"no training-step figure: {undated} carry no step (name checkpoints checkpoint-<step>)", file=sys.stderr)
+    else:
+        aps = [scalar for scalar in args.scalars if scalar.startswith("aps")]
+        written.append(plot_training(points, out / "training.png", aps, line_by="run"))
+    for path in written:
+        print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+def add_board_options(parser: argparse.ArgumentParser) -> None:
+    """Options of every verb that builds a leaderboard from lm-eval output folders."""
+    parser.add_argument("--subsets", type=subsets_arg, default=None,
+                        help="the Overall and GAP: paper (5 subsets), official (9), or a,b,c (default: every subset found)")
+    parser.add_argument("--resamples", type=int, default=10_000, help="bootstrap resamples of the GAP interval")
+    parser.add_argument("--confidence", type=float, default=0.95, help="level of the GAP interval")
+    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+
+
+def add_probe_options(parser: argparse.ArgumentParser, required: bool) -> None:
+    parser.add_argument("--probe", nargs="+", action="extend", default=[], required=required, metavar="FILE_OR_DIR",
+                        help="probe.json files, or folders holding them (probe=DIR, lslm-eval probe --output_path)")
+    parser.add_argument("--probe-task", default=None, help="use only probe files of this task (when several per checkpoint)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lslm-eval", description=__doc__)
     verbs = parser.add_subparsers(dest="verb", required=True)
@@ -163,6 +376,37 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--asr", default="tiny.en-offline", help="Whisper model for the WER filter")
     synth.add_argument("--voice", default="en-us")
     synth.set_defaults(func=cmd_data_synth)
+
+    board = verbs.add_parser("leaderboard", help="speech/text scores, Overall, GAP with interval and similarity per checkpoint")
+    board.add_argument("runs", nargs="+", metavar="RUN_DIR", help="lm_eval --output_path folders (or results_*.json)")
+    add_probe_options(board, required=False)
+    add_board_options(board)
+    board.add_argument("--out", default=None, metavar="DIR", help="also write leaderboard.{md,csv,json,html} here")
+    board.add_argument("--format", type=formats_arg, default=None, help=f"files to write (default {','.join(REPORT_FORMATS)})")
+    board.set_defaults(func=cmd_leaderboard)
+
+    gate = verbs.add_parser("compare", help="regression gate: exit 1 when a tracked metric worsens beyond the tolerance")
+    gate.add_argument("--baseline", required=True, help="a run folder, a leaderboard JSON or a metric JSON")
+    gate.add_argument("--candidate", required=True, help="a run folder, a leaderboard JSON or a metric JSON")
+    gate.add_argument("--tolerance", type=float, default=1.0, help="allowed worsening in points")
+    gate.add_argument("--tolerance-se", type=float, default=None, metavar="K",
+                      help="allow K standard errors of the difference instead, where both sides have one")
+    gate.add_argument("--metrics", nargs="+", default=None, metavar="PATTERN",
+                      help="metrics to track (fnmatch patterns, e.g. gap 'speech/*'); default every baseline metric")
+    gate.add_argument("--gap-test", action="store_true", help="also a paired bootstrap test of the two GAPs (run folders)")
+    add_board_options(gate)
+    gate.set_defaults(func=cmd_compare)
+
+    fit = verbs.add_parser("correlate", help="OLS of GAP on each similarity scalar across checkpoints, with figures")
+    fit.add_argument("runs", nargs="+", metavar="RUN_DIR", help="lm_eval --output_path folders (or results_*.json)")
+    add_probe_options(fit, required=True)
+    add_board_options(fit)
+    fit.add_argument("--scalars", nargs="+", default=["f_bar_cos", "f_bar_d", "aps_cos", "aps_d"],
+                     choices=["f_bar_cos", "f_bar_d", "aps_cos", "aps_d"], help="similarity scalars to fit GAP on")
+    fit.add_argument("--group-by", choices=["model", "run"], default=None,
+                     help="one fit per model type or per training run (a checkpoint's parent folder)")
+    fit.add_argument("--out", default="outputs/correlate", metavar="DIR", help="correlation.csv and PNG figures")
+    fit.set_defaults(func=cmd_correlate)
     return parser
 
 
