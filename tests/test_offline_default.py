@@ -1,0 +1,73 @@
+"""End to end on the real offline default: Whisper tiny.en + SmolLM2-135M + the shipped adaptor."""
+
+import numpy as np
+import pytest
+import torch
+
+from lslm_eval.model import DEFAULT_CHECKPOINT, LSLM
+from lslm_eval.prompt import AUDIO_PLACEHOLDER
+from lslm_eval.tts import synthesize
+
+# Held-out questions: not produced by the training templates (lslm_eval.trainers.instructions).
+QUESTIONS = ["What is the largest planet in our solar system?", "What do bees make?",
+             "How many days are there in a week?", "What is frozen water called?",
+             "Which animal is known as the king of the jungle?", "What color are most leaves in summer?"]
+
+
+@pytest.fixture(scope="module")
+def default_model():
+    return LSLM.from_pretrained(DEFAULT_CHECKPOINT, dtype="float32")
+
+
+def answer_nll(model: LSLM, wavs, answers) -> float:
+    """Mean per-token NLL of the backbone's own text-mode answers, given the spoken questions."""
+    items = model.build_items([AUDIO_PLACEHOLDER] * len(wavs), wavs)
+    for item, answer in zip(items, answers):
+        item.response_ids = model.tokenizer(answer, add_special_tokens=False)["input_ids"]
+    with torch.no_grad():
+        return model(model.collate(items, padding_side="right")).loss.item()
+
+
+def test_the_shipped_adaptor_hears_questions_far_better_than_a_random_one(default_model):
+    from lslm_eval.adaptor import Adaptor
+
+    text_items = default_model.build_items(QUESTIONS)
+    answers = [a.strip() for a in default_model.generate(default_model.collate(text_items), max_new_tokens=24)]
+    wavs = [synthesize(q) for q in QUESTIONS]
+    trained = answer_nll(default_model, wavs, answers)
+    cfg = default_model.config
+    default_model.adaptor, shipped = Adaptor(cfg.encoder_dim, cfg.llm_dim, cfg.stack, cfg.adaptor_hidden, cfg.activation), default_model.adaptor
+    try:
+        random = answer_nll(default_model, wavs, answers)
+    finally:
+        default_model.adaptor = shipped
+    assert trained < 0.6 * random, (trained, random)
+
+
+def test_a_spoken_capital_question_is_answered(default_model):
+    wav = synthesize("What is the capital of France?")
+    (reply,) = default_model.generate(default_model.collate(default_model.build_items([AUDIO_PLACEHOLDER], [wav])), max_new_tokens=24)
+    assert "paris" in reply.lower(), reply
+
+
+def test_lm_eval_scores_the_sdqa_pair_end_to_end(tmp_path):
+    """`lm_eval --model lslm` in a subprocess: real model, shipped sample, real PEDANT scores."""
+    import json
+    import subprocess
+    import sys
+
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "lm_eval", "run", "--model", "lslm", "--model_args", "max_gen_toks=32",
+               "--tasks", "voicebench_sdqa,voicebench_sdqa_text", "--limit", "4",
+               "--metadata", '{"voicebench_source": "sample"}', "--output_path", str(out), "--log_samples"]
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert "voicebench_sdqa_text" in done.stdout and "pedant" in done.stdout
+    (results_file,) = out.rglob("results_*.json")
+    results = json.loads(results_file.read_text())["results"]
+    for task in ("voicebench_sdqa", "voicebench_sdqa_text"):
+        score = results[task]["pedant,none"]
+        assert 0.0 <= score <= 100.0
+    assert results["voicebench_sdqa_text"]["pedant,none"] > 0.0
+    samples = [json.loads(line) for f in out.rglob("samples_voicebench_sdqa_2*.jsonl") for line in f.read_text().splitlines()]
+    assert len(samples) == 4 and all(s["resps"][0][0] for s in samples)
