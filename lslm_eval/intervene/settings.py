@@ -100,6 +100,11 @@ class Intervention:
         parts = [self.edit] + ([self.targets] if self.targets else []) + [f"L{self.layer}"]
         return "_".join(parts)
 
+    def model_args(self) -> str:
+        """The lm-eval model args that select this setting: "intervene=angle,targets=bottom3,layer=0"."""
+        args = {"intervene": self.edit, "targets": self.targets, "layer": self.layer, "stats": self.stats_file}
+        return ",".join(f"{key}={value}" for key, value in args.items() if value is not None)
+
     def record(self) -> dict:
         """JSON-ready description (for results files)."""
         return {"intervene": self.edit, "targets": self.targets, "layer": self.layer, "stats": self.stats_file}
