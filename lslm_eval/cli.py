@@ -45,9 +45,13 @@ def train_config_from(args) -> "TrainConfig":
 
 
 def cmd_train(args) -> int:
-    from lslm_eval.trainers.train import Trainer
+    from lslm_eval.trainers.train import Trainer, TrainConfigError, TrainingDataError
 
-    last = Trainer(train_config_from(args), resume=args.resume).run()
+    try:
+        trainer = Trainer(train_config_from(args), resume=args.resume)
+    except (TrainConfigError, TrainingDataError) as err:
+        raise SystemExit(f"lslm-eval train: {err}") from None
+    last = trainer.run()
     if last is not None:
         print(f"last checkpoint: {last}")
     return 0
@@ -67,10 +71,11 @@ def cmd_data_instructions(args) -> int:
 
 
 def cmd_data_synth(args) -> int:
-    from lslm_eval.trainers.synth import read_instructions, self_distilled_responses, synthesize_dataset
+    from lslm_eval.trainers.synth import basic_normalize, english_normalizer, read_instructions, self_distilled_responses, synthesize_dataset
     from lslm_eval.tts import synthesize
 
     respond = transcribe = None
+    normalize = basic_normalize
     if args.self_distill:
         from lslm_eval.model import LSLM, LSLMConfig
 
@@ -83,9 +88,11 @@ def cmd_data_synth(args) -> int:
 
         asr = load_whisper(args.asr)
         transcribe = lambda wav: whisper.transcribe(asr, wav, fp16=False, language="en")["text"]
+        normalize = english_normalizer()
     result = synthesize_dataset(read_instructions(args.instructions), args.out, lambda t: synthesize(t, voice=args.voice),
-                                respond=respond, transcribe=transcribe, max_wer=args.max_wer)
-    print(f"kept {result.kept}, dropped {result.dropped} (WER > {args.max_wer}) -> {result.manifest}")
+                                respond=respond, transcribe=transcribe, max_wer=args.max_wer, normalize=normalize)
+    print(f"kept {result.kept}, dropped {result.dropped} (WER > {args.max_wer}) and {result.no_response} "
+          f"(empty response) -> {result.manifest}")
     return 0
 
 
@@ -111,6 +118,7 @@ def cmd_probe(args) -> int:
     from tqdm import tqdm
 
     from lslm_eval.plugins.lslm import LSLMEval
+    from lslm_eval.probe.cases import save_case
     from lslm_eval.probe.runner import Prober, paired_states
 
     lm = LSLMEval.create_from_arg_string(args.model_args or "")
@@ -122,7 +130,128 @@ def cmd_probe(args) -> int:
         prober = Prober(Path(args.output_path) / name, info, cka_aligned_pairs=args.cka_aligned, debiased=args.debiased, keep_items=args.items)
         for key, hs, ht in tqdm(paired_states(lm.model, items, lm.batch_size), total=len(items), desc=f"probe {name}"):
             prober.add(hs, ht, key)
+            if key in (args.case or []):
+                for layer in args.case_layer or [None]:
+                    print(f"{name}: alignment case -> {save_case(prober.out_dir, hs, ht, key, layer)}")
+        missing = sorted(set(args.case or []) - {item.key for item in items})
+        if missing:
+            print(f"{name}: no item has key {missing}; keys look like {items[0].key!r}" if items else f"{name}: no items")
         print(f"{name}: {len(items)} items -> {prober.write()}")
+    return 0
+
+
+def load_tasks(names: str, metadata: str | None, split: str | None = None) -> dict:
+    """lm-eval tasks by comma-separated name; `split` makes each read that split of its data instead."""
+    from dataclasses import fields as config_fields
+
+    from lm_eval.api.task import ConfigurableTask
+    from lm_eval.tasks import TaskManager
+
+    tasks = TaskManager(metadata=json.loads(metadata) if metadata else None).load(names.split(","))["tasks"]
+    if split is None:
+        return tasks
+    moved = {}
+    for name, task in tasks.items():
+        config = {f.name: getattr(task.config, f.name) for f in config_fields(task.config)}
+        kwargs = dict(config.get("dataset_kwargs") or {})
+        if "split" in kwargs:  # a custom dataset that loads one split (VoiceBench)
+            kwargs["split"] = split
+        moved[name] = ConfigurableTask(config={**config, "test_split": split, "dataset_kwargs": kwargs})
+        if not moved[name].has_test_docs() or split not in moved[name].dataset:
+            raise SystemExit(f"task {name} has no split {split!r}")
+    return moved
+
+
+def cmd_calibrate(args) -> int:
+    from lslm_eval.intervene.calibration import estimate_calibration
+    from lslm_eval.intervene.edits import CalibrationStats
+    from lslm_eval.plugins.lslm import LSLMEval
+
+    lm = LSLMEval.create_from_arg_string(args.model_args or "")
+    if lm.intervention is not None:
+        raise SystemExit("calibrate measures the unedited model: drop intervene= from --model_args")
+    stats = CalibrationStats(args.layer)
+    tasks = load_tasks(args.tasks, args.metadata, args.split)
+    for name, task in tasks.items():
+        items = load_paired_items(task, args.limit)
+        stats.merge(estimate_calibration(lm.model, items, args.layer, lm.batch_size))
+        print(f"{name} ({task.config.test_split}): {len(items)} items")
+    stats.info = {"tasks": sorted(tasks), "splits": {n: t.config.test_split for n, t in tasks.items()}, "limit": args.limit,
+                  "checkpoint": lm.checkpoint, "encoder": lm.model.config.encoder, "llm": lm.model.config.llm,
+                  "n_items": len(stats.keys)}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    print(f"layer {args.layer}: {len(stats.keys)} items, {stats.speech.count} speech frames, {stats.text.count} text tokens "
+          f"-> {stats.save(args.out)}")
+    return 0
+
+
+def cmd_interventions(args) -> int:
+    from lm_eval.tasks import TaskManager
+
+    from lslm_eval.intervene.grid import run_grid, write_grid
+    from lslm_eval.intervene.settings import paper_grid
+    from lslm_eval.plugins.lslm import LSLMEval
+
+    if "intervene=" in (args.model_args or ""):
+        raise SystemExit("the grid sets the intervention itself: drop intervene= (and targets, layer, stats) from --model_args")
+    settings = paper_grid(args.layer, args.stats)  # reads --stats before the model loads
+    lm = LSLMEval.create_from_arg_string(args.model_args or "")
+    tasks = args.tasks.split(",")
+    task_manager = TaskManager(metadata=json.loads(args.metadata) if args.metadata else None)
+    runs = run_grid(lm, settings, tasks, args.output_path, args.limit, task_manager, model_args=args.model_args or "",
+                    gen_kwargs=args.gen_kwargs)
+    info = {"model_args": args.model_args, "limit": args.limit, "layer": args.layer, "stats": args.stats,
+            "checkpoint": lm.checkpoint}
+    markdown_path, json_path, markdown = write_grid(runs, tasks, args.output_path, info, args.threshold)
+    print(markdown)
+    print(f"-> {markdown_path}, {json_path}; sample logs under {args.output_path}/<setting>/")
+    return 0
+
+
+def cmd_flips(args) -> int:
+    from lslm_eval.report.flips import compare_runs, load_run, render_markdown, write_flip_report
+
+    labels = args.labels or [None, None]
+    try:
+        a = load_run(args.run_a, args.task, args.metric, args.filter, labels[0])
+        b = load_run(args.run_b, args.task_b or args.task, args.metric or a.metric, args.filter, labels[1])
+        report = compare_runs(a, b, args.threshold)
+    except (OSError, ValueError) as err:
+        raise SystemExit(f"lslm-eval flips: {err}") from None
+    jsonl, markdown = write_flip_report(report, args.out, args.examples)
+    print(render_markdown(report, args.examples))
+    print(f"-> {jsonl}, {markdown}")
+    return 0
+
+
+def cmd_figures(args) -> int:
+    import re
+
+    from lslm_eval.probe import figures
+    from lslm_eval.probe.cases import find_cases
+
+    labels = args.labels or [Path(p).parent.name or Path(p).stem for p in args.probe_json]
+    if len(labels) != len(args.probe_json):
+        raise SystemExit(f"--labels names {len(labels)} checkpoints for {len(args.probe_json)} probe files")
+    results = {label: json.loads(Path(path).read_text()) for label, path in zip(labels, args.probe_json)}
+    slug = lambda text: re.sub(r"[^A-Za-z0-9_.-]+", "_", text)
+    out = Path(args.out)
+    written = [figures.plot_sequence_curves(results, out / "sequence_curves.png"),
+               figures.plot_path_statistics(results, out / "path_statistics.png")]
+    for label, result in results.items():
+        for view, cka in (result.get("cka") or {}).items():
+            written.append(figures.plot_cka(cka, out / f"cka_{view}_{slug(label)}.png"))
+    cases = [Path(c) for c in args.case or []]
+    for key in args.item or []:
+        found = [path for probe in args.probe_json for path in find_cases(Path(probe).parent, key)]
+        if not found:
+            raise SystemExit(f"no alignment case of item {key!r} next to the probe files; write one with "
+                             f"`lslm-eval probe ... --case {key}`")
+        cases += found
+    for path in cases:
+        case = json.loads(path.read_text())
+        written.append(figures.plot_alignment_case(case, out / f"alignment_{slug(str(case.get('key')))}_L{case['layer']}.png"))
+    print("\n".join(str(path) for path in written))
     return 0
 
 
@@ -356,7 +485,52 @@ def build_parser() -> argparse.ArgumentParser:
     probe.add_argument("--items", action="store_true", help="also write per-item JSONL")
     probe.add_argument("--cka-aligned", default="diagonal", help="layer pairs of the aligned CKA view: diagonal | all")
     probe.add_argument("--debiased", action="store_true", help="debiased (unbiased HSIC) CKA")
+    probe.add_argument("--case", action="append", metavar="KEY", help="also save this item's alignment case (A^cos, A^d, paths) for `figures --item`")
+    probe.add_argument("--case-layer", type=int, action="append", help="layer of the saved cases (repeatable; default: the last layer)")
     probe.set_defaults(func=cmd_probe)
+
+    calib = verbs.add_parser("calibrate", help="speech and text per-dimension statistics at one layer, for intervene=calibrate")
+    calib.add_argument("--tasks", required=True, help="comma-separated paired speech tasks (estimation data)")
+    calib.add_argument("--model_args", default="", help="as for lm_eval --model lslm")
+    calib.add_argument("--metadata", default=None, help="JSON, as for lm_eval")
+    calib.add_argument("--split", default=None, help="read this split instead of the task's test split (keep it apart from the evaluated one)")
+    calib.add_argument("--limit", type=int, default=None)
+    calib.add_argument("--layer", type=int, default=0, help="0 = input embeddings (adaptor output), l = decoder layer l")
+    calib.add_argument("--out", required=True, help="statistics file (.safetensors or .json)")
+    calib.set_defaults(func=cmd_calibrate)
+
+    grid = verbs.add_parser("interventions", help="paper 1 table 1: Original, Angle/Length x Bottom3/All (+ calibration) in one run")
+    grid.add_argument("--tasks", required=True, help="comma-separated speech tasks, e.g. voicebench_sdqa")
+    grid.add_argument("--model_args", default="", help="as for lm_eval --model lslm, without intervene")
+    grid.add_argument("--metadata", default=None, help="JSON, as for lm_eval")
+    grid.add_argument("--limit", type=int, default=None)
+    grid.add_argument("--layer", type=int, default=0, help="layer the token edits apply at")
+    grid.add_argument("--stats", default=None, help="calibration statistics (lslm-eval calibrate): adds Calibrate and Calibrate (mean)")
+    grid.add_argument("--gen_kwargs", default=None, help="as for lm_eval")
+    grid.add_argument("--threshold", type=float, default=0.0, help="an item is right when its score is above this (flip counts)")
+    grid.add_argument("--output_path", default="outputs/interventions")
+    grid.set_defaults(func=cmd_interventions)
+
+    flips = verbs.add_parser("flips", help="per-item fixed / broken between two runs (lm-eval sample logs or grid folders)")
+    flips.add_argument("run_a", help="samples_<task>_<date>.jsonl, or a folder holding one (the reference run)")
+    flips.add_argument("run_b", help="the same for the compared run")
+    flips.add_argument("--task", default=None, help="task to read when a folder holds several")
+    flips.add_argument("--task-b", default=None, help="task of run B when it differs (e.g. voicebench_sdqa_text against voicebench_sdqa)")
+    flips.add_argument("--metric", default=None, help="per-item score (default: the task's main metric)")
+    flips.add_argument("--filter", default="none", help="lm-eval filter whose samples to read")
+    flips.add_argument("--threshold", type=float, default=0.0, help="an item is right when its score is above this")
+    flips.add_argument("--labels", nargs=2, default=None, metavar=("A", "B"))
+    flips.add_argument("--examples", type=int, default=3, help="examples of each kind in the Markdown")
+    flips.add_argument("--out", default="outputs/flips")
+    flips.set_defaults(func=cmd_flips)
+
+    figs = verbs.add_parser("figures", help="PNG figures from probe JSON files (curves, CKA, monotonicity, alignment cases)")
+    figs.add_argument("probe_json", nargs="+", help="probe.json files, one per checkpoint, in training order")
+    figs.add_argument("--labels", nargs="+", default=None, help="one label per probe file (default: its folder name)")
+    figs.add_argument("--item", action="append", metavar="KEY", help="draw this item's alignment case (saved by `probe --case KEY`)")
+    figs.add_argument("--case", action="append", metavar="CASE_JSON", help="draw this alignment case file")
+    figs.add_argument("--out", default="outputs/figures")
+    figs.set_defaults(func=cmd_figures)
 
     data = verbs.add_parser("data", help="build training data").add_subparsers(dest="data_verb", required=True)
     instr = data.add_parser("instructions", help="template instructions for the offline default")
