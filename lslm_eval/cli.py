@@ -45,13 +45,9 @@ def train_config_from(args) -> "TrainConfig":
 
 
 def cmd_train(args) -> int:
-    from lslm_eval.trainers.train import Trainer, TrainConfigError, TrainingDataError
+    from lslm_eval.trainers.train import Trainer
 
-    try:
-        trainer = Trainer(train_config_from(args), resume=args.resume)
-    except (TrainConfigError, TrainingDataError) as err:
-        raise SystemExit(f"lslm-eval train: {err}") from None
-    last = trainer.run()
+    last = Trainer(train_config_from(args), resume=args.resume).run()
     if last is not None:
         print(f"last checkpoint: {last}")
     return 0
@@ -71,11 +67,10 @@ def cmd_data_instructions(args) -> int:
 
 
 def cmd_data_synth(args) -> int:
-    from lslm_eval.trainers.synth import basic_normalize, english_normalizer, read_instructions, self_distilled_responses, synthesize_dataset
+    from lslm_eval.trainers.synth import read_instructions, self_distilled_responses, synthesize_dataset
     from lslm_eval.tts import synthesize
 
     respond = transcribe = None
-    normalize = basic_normalize
     if args.self_distill:
         from lslm_eval.model import LSLM, LSLMConfig
 
@@ -88,11 +83,9 @@ def cmd_data_synth(args) -> int:
 
         asr = load_whisper(args.asr)
         transcribe = lambda wav: whisper.transcribe(asr, wav, fp16=False, language="en")["text"]
-        normalize = english_normalizer()
     result = synthesize_dataset(read_instructions(args.instructions), args.out, lambda t: synthesize(t, voice=args.voice),
-                                respond=respond, transcribe=transcribe, max_wer=args.max_wer, normalize=normalize)
-    print(f"kept {result.kept}, dropped {result.dropped} (WER > {args.max_wer}) and {result.no_response} "
-          f"(empty response) -> {result.manifest}")
+                                respond=respond, transcribe=transcribe, max_wer=args.max_wer)
+    print(f"kept {result.kept}, dropped {result.dropped} (WER > {args.max_wer}) -> {result.manifest}")
     return 0
 
 
