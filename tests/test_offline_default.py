@@ -8,10 +8,15 @@ from lslm_eval.model import DEFAULT_CHECKPOINT, LSLM
 from lslm_eval.prompt import AUDIO_PLACEHOLDER
 from lslm_eval.tts import synthesize
 
-# Held-out questions: not produced by the training templates (lslm_eval.trainers.instructions).
-QUESTIONS = ["What is the largest planet in our solar system?", "What do bees make?",
-             "How many days are there in a week?", "What is frozen water called?",
-             "Which animal is known as the king of the jungle?", "What color are most leaves in summer?"]
+TRAINING_INSTRUCTIONS = 640  # scripts/build_default_checkpoint.sh: the first 640 of make_instructions(1200, seed=0)
+
+
+def held_out_questions(n: int) -> list[str]:
+    """Questions of the training distribution that the shipped adaptor never heard."""
+    from lslm_eval.trainers.instructions import make_instructions
+
+    seen = {q.lower() for q in make_instructions(1200, seed=0)[:TRAINING_INSTRUCTIONS]}
+    return make_instructions(n, seed=7, exclude=seen)
 
 
 @pytest.fixture(scope="module")
@@ -31,11 +36,13 @@ def answer_nll(model: LSLM, wavs, answers) -> float:
 def test_the_shipped_adaptor_hears_questions_far_better_than_a_random_one(default_model):
     from lslm_eval.adaptor import Adaptor
 
-    text_items = default_model.build_items(QUESTIONS)
+    questions = held_out_questions(8)
+    text_items = default_model.build_items(questions)
     answers = [a.strip() for a in default_model.generate(default_model.collate(text_items), max_new_tokens=24)]
-    wavs = [synthesize(q) for q in QUESTIONS]
+    wavs = [synthesize(q) for q in questions]
     trained = answer_nll(default_model, wavs, answers)
     cfg = default_model.config
+    torch.manual_seed(0)
     default_model.adaptor, shipped = Adaptor(cfg.encoder_dim, cfg.llm_dim, cfg.stack, cfg.adaptor_hidden, cfg.activation), default_model.adaptor
     try:
         random = answer_nll(default_model, wavs, answers)
