@@ -56,7 +56,10 @@ class LSLMEval(TemplateLM):
         super().__init__()
         if unused:
             log.warning("lslm ignores unknown model_args %s", sorted(unused))
-        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        if device is None or (str(device).startswith("cuda") and not torch.cuda.is_available()):
+            if device is not None:  # lm-eval passes its --device default ("cuda") on every machine
+                log.warning("lslm: %s is not available here; running on the CPU", device)
+            device = "cuda" if torch.cuda.is_available() else "cpu"
         self.seed = int(seed)
         torch.manual_seed(self.seed)
         overrides = {k: v for k, v in {"encoder": encoder, "llm": llm, "gguf_file": gguf_file, "tokenizer": tokenizer_name,
