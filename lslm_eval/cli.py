@@ -326,10 +326,10 @@ def print_notes(label: str, notes) -> None:
 
 @report_verb
 def cmd_leaderboard(args) -> int:
-    board = leaderboard_from(args, args.runs, probe_files(args.probe))
-    print(board.to_markdown(), end="")
     if args.format and not args.out:
         raise ValueError("--format chooses the files written into --out DIR: give --out")
+    board = leaderboard_from(args, args.runs, probe_files(args.probe))
+    print(board.to_markdown(), end="")
     if args.out:
         render = {"md": board.to_markdown, "csv": board.to_csv, "json": board.to_json, "html": board.to_html}
         out = Path(args.out)
