@@ -25,29 +25,43 @@ def _coerce(kind: typing.Any, text: str):
 
 
 def train_config_from(args) -> "TrainConfig":
-    """YAML file (optional) then `--key value` overrides -> TrainConfig."""
+    """YAML file (optional) then `--key value` (or `--key=value`) overrides -> TrainConfig."""
     import yaml
 
     from lslm_eval.trainers.train import TrainConfig
 
-    data = yaml.safe_load(Path(args.config).read_text()) if args.config else {}
-    kinds = {f.name: f.type for f in fields(TrainConfig)}
+    config_file, values = args.config, {}
     extra = list(args.overrides)
     while extra:
         key = extra.pop(0)
-        if not key.startswith("--") or not extra:
+        if not key.startswith("--"):
             raise SystemExit(f"overrides come as --key value pairs; got {key!r}")
-        name = key[2:].replace("-", "_")
+        if "=" in key:
+            key, value = key.split("=", 1)
+        elif extra and not extra[0].startswith("--"):
+            value = extra.pop(0)
+        elif config_file is not None:  # without a config file argparse took this option's value for one
+            value, config_file = config_file, None
+        else:
+            raise SystemExit(f"{key} needs a value")
+        values[key[2:].replace("-", "_")] = value
+    data = yaml.safe_load(Path(config_file).read_text()) if config_file else {}
+    kinds = {f.name: f.type for f in fields(TrainConfig)}
+    for name, value in values.items():
         if name not in kinds:
             raise SystemExit(f"unknown training option {name!r}; known: {sorted(kinds)}")
-        data[name] = _coerce(kinds[name], extra.pop(0))
+        data[name] = _coerce(kinds[name], value)
     return TrainConfig.from_dict(data)
 
 
 def cmd_train(args) -> int:
-    from lslm_eval.trainers.train import Trainer
+    from lslm_eval.trainers.train import Trainer, TrainConfigError, TrainingDataError
 
-    last = Trainer(train_config_from(args), resume=args.resume).run()
+    try:
+        trainer = Trainer(train_config_from(args), resume=args.resume)
+    except (TrainConfigError, TrainingDataError) as err:
+        raise SystemExit(f"lslm-eval train: {err}") from None
+    last = trainer.run()
     if last is not None:
         print(f"last checkpoint: {last}")
     return 0
@@ -67,10 +81,11 @@ def cmd_data_instructions(args) -> int:
 
 
 def cmd_data_synth(args) -> int:
-    from lslm_eval.trainers.synth import read_instructions, self_distilled_responses, synthesize_dataset
+    from lslm_eval.trainers.synth import basic_normalize, english_normalizer, read_instructions, self_distilled_responses, synthesize_dataset
     from lslm_eval.tts import synthesize
 
     respond = transcribe = None
+    normalize = basic_normalize
     if args.self_distill:
         from lslm_eval.model import LSLM, LSLMConfig
 
@@ -83,9 +98,11 @@ def cmd_data_synth(args) -> int:
 
         asr = load_whisper(args.asr)
         transcribe = lambda wav: whisper.transcribe(asr, wav, fp16=False, language="en")["text"]
+        normalize = english_normalizer()
     result = synthesize_dataset(read_instructions(args.instructions), args.out, lambda t: synthesize(t, voice=args.voice),
-                                respond=respond, transcribe=transcribe, max_wer=args.max_wer)
-    print(f"kept {result.kept}, dropped {result.dropped} (WER > {args.max_wer}) -> {result.manifest}")
+                                respond=respond, transcribe=transcribe, max_wer=args.max_wer, normalize=normalize)
+    print(f"kept {result.kept}, dropped {result.dropped} (WER > {args.max_wer}) and {result.no_response} "
+          f"(empty response) -> {result.manifest}")
     return 0
 
 
@@ -464,7 +481,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lslm-eval", description=__doc__)
     verbs = parser.add_subparsers(dest="verb", required=True)
 
-    train = verbs.add_parser("train", help="train adaptor + LoRA (or full) on spoken instructions")
+    train = verbs.add_parser("train", help="train adaptor + LoRA (or full) on spoken instructions",
+                             description="lslm-eval train [CONFIG.yaml] [--resume] [--KEY VALUE ...]: every TrainConfig key "
+                                         "(lslm_eval.trainers.train) can be set as --key value. Several processes: "
+                                         "accelerate launch --multi_gpu --num_processes N -m lslm_eval.cli train CONFIG.yaml")
     train.add_argument("config", nargs="?", help="YAML of TrainConfig keys; every key can be overridden as --key value")
     train.add_argument("--resume", action="store_true", help="continue from the newest complete checkpoint in output_dir")
     train.set_defaults(func=cmd_train)

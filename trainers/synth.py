@@ -5,7 +5,8 @@ Input lines: {"instruction": str, "response"?: str}. Output directory:
     manifest.jsonl            {"audio", "instruction", "response", "wer"?} per kept item
 Responses come from the input file or, with `self_distill`, from the backbone answering the
 transcript in text mode. With `max_wer`, items whose Whisper transcript has a word error rate
-above it are dropped (paper 1 §3.2: 0.1).
+above it are dropped (paper 1 §3.2: 0.1); the `lslm-eval data synth` verb normalizes both texts
+with Whisper's English normalizer first, so "five" and "5" count as the same word.
 """
 
 from __future__ import annotations
@@ -24,13 +25,26 @@ from lslm_eval.audio import SAMPLE_RATE
 MANIFEST = "manifest.jsonl"
 
 
-def word_error_rate(reference: str, hypothesis: str) -> float:
-    """Levenshtein distance over lowercased words without punctuation / number of reference words."""
-    words = lambda s: re.sub(r"[^\w\s']", " ", s.lower()).split()
-    ref, hyp = words(reference), words(hypothesis)
+def basic_normalize(text: str) -> str:
+    """Lowercase; punctuation other than apostrophes becomes space."""
+    return re.sub(r"[^\w\s']", " ", text.lower())
+
+
+def english_normalizer() -> Callable[[str], str]:
+    """openai-whisper's EnglishTextNormalizer: also maps spelled numbers to digits ("five" -> "5") and
+    British to American spelling, so the ASR's writing conventions cost no errors."""
+    from whisper.normalizers import EnglishTextNormalizer
+
+    return EnglishTextNormalizer()
+
+
+def word_error_rate(reference: str, hypothesis: str, normalize: Callable[[str], str] = basic_normalize) -> float:
+    """(substitutions + deletions + insertions) / reference words, after `normalize`; an empty
+    reference gives 0 for an empty hypothesis and 1 otherwise."""
+    ref, hyp = normalize(reference).split(), normalize(hypothesis).split()
     if not ref:
         return float(bool(hyp))
-    row = list(range(len(hyp) + 1))
+    row = list(range(len(hyp) + 1))  # edit distances of the reference prefix so far to each hypothesis prefix
     for i, r in enumerate(ref, 1):
         prev, row[0] = row[0], i
         for j, h in enumerate(hyp, 1):
@@ -41,8 +55,9 @@ def word_error_rate(reference: str, hypothesis: str) -> float:
 @dataclass
 class SynthResult:
     kept: int
-    dropped: int
+    dropped: int  # word error rate above max_wer
     manifest: Path
+    no_response: int = 0  # dropped because the response was empty
 
 
 def read_instructions(path: str | Path) -> list[dict]:
@@ -68,10 +83,17 @@ def self_distilled_responses(model, instructions: Sequence[str], max_new_tokens:
 
 def synthesize_dataset(instructions: list[dict], out_dir: str | Path, tts: Callable[[str], np.ndarray],
                        respond: Callable[[list[str]], list[str]] | None = None,
-                       transcribe: Callable[[np.ndarray], str] | None = None, max_wer: float | None = None) -> SynthResult:
-    """Speak every instruction, attach responses, optionally filter by WER; write the manifest."""
+                       transcribe: Callable[[np.ndarray], str] | None = None, max_wer: float | None = None,
+                       normalize: Callable[[str], str] = basic_normalize) -> SynthResult:
+    """Speak every instruction, attach responses, optionally filter by WER; write the manifest.
+
+    tts: text -> (n,) float32 16 kHz; respond: instructions -> responses, for rows without one;
+    transcribe: (n,) float32 16 kHz -> text, needed with max_wer. Rows whose response is empty are
+    dropped. The manifest is written under a temporary name and renamed when complete."""
     import soundfile
 
+    if max_wer is not None and transcribe is None:
+        raise ValueError("max_wer needs a transcriber (an ASR model) to measure the word error rate")
     out_dir = Path(out_dir)
     (out_dir / "audio").mkdir(parents=True, exist_ok=True)
     texts = [row["instruction"] for row in instructions]
@@ -82,17 +104,22 @@ def synthesize_dataset(instructions: list[dict], out_dir: str | Path, tts: Calla
             raise ValueError(f"{len(missing)} instructions have no 'response'; give responses or use self-distillation")
         for i, r in zip(missing, respond([texts[i] for i in missing])):
             responses[i] = r
-    kept = dropped = 0
-    with open(out_dir / MANIFEST, "w") as manifest:
+    kept = dropped = no_response = 0
+    partial = out_dir / f".{MANIFEST}.partial"
+    with open(partial, "w") as manifest:
         for i, (text, response) in enumerate(tqdm(list(zip(texts, responses)), desc="speaking instructions")):
+            if not response or not response.strip():
+                no_response += 1
+                continue
             wav = tts(text)
             record = {"audio": f"audio/{i:06d}.flac", "instruction": text, "response": response}
             if max_wer is not None:
-                record["wer"] = round(word_error_rate(text, transcribe(wav)), 4)
+                record["wer"] = round(word_error_rate(text, transcribe(wav), normalize), 4)
                 if record["wer"] > max_wer:
                     dropped += 1
                     continue
             soundfile.write(out_dir / record["audio"], wav, SAMPLE_RATE, format="FLAC")
             manifest.write(json.dumps(record) + "\n")
             kept += 1
-    return SynthResult(kept, dropped, out_dir / MANIFEST)
+    partial.replace(out_dir / MANIFEST)
+    return SynthResult(kept, dropped, out_dir / MANIFEST, no_response)
