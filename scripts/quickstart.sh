@@ -5,4 +5,4 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 . "${LSLM_EVAL_VENV:-.venv}/bin/activate"
 lm_eval --model lslm --tasks voicebench_sdqa,voicebench_sdqa_text \
-  --metadata '{"voicebench_source": "sample"}' --log_samples --output_path outputs/quickstart "$@"
+  --metadata '{"voicebench_source": "sample"}' --batch_size 8 --log_samples --output_path outputs/quickstart "$@"
