@@ -12,6 +12,13 @@ and the optimizer, scheduler and every process's RNG state are saved.
 
 Runs under `accelerate launch` with any number of processes: process `rank` of `world` takes its
 own slice of every global batch, only the main process writes checkpoints and logs.
+
+    lslm-eval train RECIPE.yaml [--key value ...]
+    accelerate launch --multi_gpu --num_processes 8 -m lslm_eval.cli train RECIPE.yaml
+    lslm-eval train RECIPE.yaml --resume          # after a kill: continues from the newest checkpoint
+
+(On CPUs, `--multi_gpu` with `device: cpu` starts torchrun processes that join a gloo group;
+accelerate's `--cpu` runs several processes only through MPI.)
 """
 
 from __future__ import annotations
@@ -474,11 +481,16 @@ class Trainer:
                 self._frame_bytes += size
         return frames
 
+    def micro_batch_indices(self, micro_step: int) -> list[int]:
+        """The examples of this process's micro-batch `micro_step`."""
+        acc = self.accelerator
+        return batch_indices(len(self.data), self.config.batch_size, self.config.seed, micro_step, acc.num_processes, acc.process_index)
+
     def micro_batch(self, micro_step: int) -> tuple[list[Tensor | None], list[str], list[list[int]]]:
         """This process's inputs of micro-batch `micro_step`: (frames or None for text input, instructions, responses)."""
-        cfg, acc = self.config, self.accelerator
+        cfg = self.config
         epoch = micro_step // self.micro_batches_per_epoch
-        indices = batch_indices(len(self.data), cfg.batch_size, cfg.seed, micro_step, acc.num_processes, acc.process_index)
+        indices = self.micro_batch_indices(micro_step)
         examples = [self.data[i] for i in indices]
         frames = [None if uses_text_input(cfg.seed, epoch, i, cfg.text_mix) else self._frames_of(i) for i in indices]
         responses = [response_token_ids(self.lslm.tokenizer, ex["response"]) for ex in examples]
