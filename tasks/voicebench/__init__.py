@@ -1,0 +1,1 @@
+"""VoiceBench tasks for lm-eval: the YAML files here, their glue (`utils`) and IFEval's item score."""
