@@ -1,0 +1,1 @@
+"""SpeechMMLU tasks for lm-eval: the YAML files here and their glue (`utils`)."""
