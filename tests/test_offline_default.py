@@ -64,7 +64,7 @@ def test_lm_eval_scores_the_sdqa_pair_end_to_end(tmp_path):
     import sys
 
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "lm_eval", "run", "--model", "lslm", "--model_args", "max_gen_toks=32",
+    command = [sys.executable, "-m", "lm_eval", "run", "--model", "lslm", "--gen_kwargs", "max_gen_toks=32",
                "--tasks", "voicebench_sdqa,voicebench_sdqa_text", "--limit", "4",
                "--metadata", '{"voicebench_source": "sample"}', "--output_path", str(out), "--log_samples"]
     done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=900)
