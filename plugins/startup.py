@@ -27,6 +27,7 @@ TASKS_DIR = Path(__file__).resolve().parent.parent / "tasks"
 
 
 def register_model() -> None:
+    import lm_eval.models  # noqa: F401  (lm-eval's built-ins first: an earlier entry would hide them)
     from lm_eval.api.registry import model_registry
 
     if MODEL_NAME not in model_registry:

@@ -41,6 +41,7 @@ def test_install_is_idempotent_and_stands_down_when_already_registered():
     from lm_eval.api.registry import get_model
 
     assert get_model("lslm").__name__ == "LSLMEval"
+    assert get_model("hf").__name__ == "HFLM"  # registering never hides lm-eval's own models
 
 
 def test_lm_eval_ifeval_finds_punkt_tab_without_downloading(tmp_path, monkeypatch):
