@@ -39,7 +39,8 @@ def write_checkpoint(root: Path, checkpoint: str, subsets, p_speech: float, seed
     for subset in subsets:
         docs = make_docs(subset)
         ease = rng.random(N_ITEMS)
-        s, t = item_scores(subset, ease, p_speech), item_scores(subset, ease, 0.9)
+        kind = "commoneval" if subset_scale(subset) != 1.0 else subset  # judge subsets score 1-5
+        s, t = item_scores(kind, ease, p_speech), item_scores(kind, ease, 0.9)
         speech[f"voicebench_{subset}"], text[f"voicebench_{subset}_text"] = (docs, s), (docs, t)
         truth[subset] = (s, t)
     day = seed % 27 + 1
