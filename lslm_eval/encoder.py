@@ -32,13 +32,19 @@ def n_encoder_frames(n_samples: int) -> int:
 
 
 class SpeechEncoder(nn.Module):
-    """Wraps `whisper.model.AudioEncoder`: waveform (n,) float32 16 kHz -> frames (T, d)."""
+    """Wraps `whisper.model.AudioEncoder`: waveform (n,) float32 16 kHz -> frames (T, d).
 
-    def __init__(self, encoder: nn.Module, n_mels: int, padded: bool = False):
+    The weights stay float32; `compute_dtype` (e.g. bfloat16 on a GPU) is the dtype of the
+    activations: whisper's layers cast their weights to it and run LayerNorm in float32, as
+    openai-whisper's own fp16 decoding does.
+    """
+
+    def __init__(self, encoder: nn.Module, n_mels: int, padded: bool = False, compute_dtype: torch.dtype = torch.float32):
         super().__init__()
         self.encoder = encoder
         self.n_mels = n_mels
         self.padded = padded
+        self.compute_dtype = compute_dtype
 
     @property
     def dim(self) -> int:
@@ -67,8 +73,7 @@ class SpeechEncoder(nn.Module):
         n_mel = chunk.numel() // HOP_LENGTH
         audio = pad_or_trim(chunk, CHUNK_SAMPLES) if self.padded else chunk
         mel = log_mel_spectrogram(audio.to(self.device), self.n_mels)  # (n_mels, n_mel or 3000)
-        dtype = self.encoder.conv1.weight.dtype
-        frames = self._encode_mel(mel.unsqueeze(0).to(dtype))[0]
+        frames = self._encode_mel(mel.unsqueeze(0).to(self.compute_dtype))[0]
         return frames[: (n_mel + 1) // 2]
 
     def _encode_mel(self, mel: Tensor) -> Tensor:

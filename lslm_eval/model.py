@@ -134,7 +134,8 @@ class LSLM(nn.Module):
     def build(cls, config: LSLMConfig, device="cpu", dtype="auto", seed: int = 0) -> "LSLM":
         """Load encoder and LLM; a fresh adaptor initialised from `seed`."""
         torch_dtype = resolve_dtype(dtype, device)
-        encoder = load_encoder(config.encoder, device, config.padded_encoding).to(torch_dtype)
+        encoder = load_encoder(config.encoder, device, config.padded_encoding)
+        encoder.compute_dtype = torch_dtype
         llm, tokenizer = load_llm(config, torch_dtype, device)
         config.encoder_dim, config.llm_dim = encoder.dim, llm.get_input_embeddings().embedding_dim
         torch.manual_seed(seed)

@@ -100,3 +100,14 @@ def test_a_checkpoint_for_other_dimensions_is_refused(tmp_path, saved_parts, tin
         LSLM.from_pretrained(tmp_path / "ckpt", dtype="float32", llm=str(wide_dir))
     with pytest.raises(CheckpointError, match="not an lslm-eval checkpoint"):
         LSLM.from_pretrained(tmp_path / "nowhere")
+
+
+def test_bfloat16_runs_the_encoder_in_bf16_activations_over_float32_weights(saved_parts, noise_wavs):
+    from lslm_eval.model import LSLMConfig
+
+    whisper_file, llm_dir = saved_parts
+    model = LSLM.build(LSLMConfig(encoder=whisper_file, llm=llm_dir, stack=2, adaptor_hidden=24), dtype="bfloat16")
+    assert model.encoder.encoder.conv1.weight.dtype == torch.float32
+    (speech,) = model.embed_speech([noise_wavs[0]])
+    assert speech.dtype == torch.bfloat16 and torch.isfinite(speech.float()).all()
+    assert len(model.generate(model.collate(model.build_items([AUDIO_PLACEHOLDER], [noise_wavs[0]])), max_new_tokens=3)) == 1
