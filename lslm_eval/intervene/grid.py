@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from ..report.flips import compare_runs, samples_to_run
+from ..report.flips import SampleRun, compare_runs, samples_to_run
 from ..report.runs import MAIN_METRIC, parse_task_name
 from .settings import Intervention
 
@@ -33,7 +33,7 @@ class GridRun:
     metrics: dict[str, str]  # task -> main metric
     scores: dict[str, float]
     stderr: dict[str, float | None]
-    samples: dict[str, list[dict]]
+    items: dict[str, SampleRun]  # task -> per-item results (no docs kept: they may hold audio)
     folder: Path
 
     @property
@@ -75,13 +75,15 @@ def evaluate_setting(lm, setting: Intervention | None, tasks: Sequence[str], fol
     tracker.save_results_aggregated(results=results, samples=samples)
     for task, task_samples in samples.items():
         tracker.save_results_samples(task_name=task, samples=[dict(s) for s in task_samples])
-    metrics, scores, stderr = {}, {}, {}
+    metrics, scores, stderr, items = {}, {}, {}, {}
     for task in tasks:
         metrics[task], key = main_metric(results, task)
         scores[task] = float(results["results"][task][key])
         err = results["results"][task].get(key.replace(",", "_stderr,", 1))
         stderr[task] = float(err) if isinstance(err, (int, float)) and math.isfinite(err) else None
-    return GridRun(setting, metrics, scores, stderr, samples, folder)
+        filter_name = key.split(",", 1)[1]
+        items[task] = samples_to_run(samples[task], task, ORIGINAL if setting is None else setting.name, metrics[task], filter_name)
+    return GridRun(setting, metrics, scores, stderr, items, folder)
 
 
 def run_grid(lm, settings: Sequence[Intervention | None], tasks: Sequence[str], out_dir: str | Path,
@@ -109,9 +111,7 @@ def grid_table(runs: Sequence[GridRun], tasks: Sequence[str], threshold: float =
         for task in tasks:
             cell = {"score": run.scores[task], "stderr": run.stderr[task], "delta": run.scores[task] - original.scores[task]}
             if run is not original:
-                a = samples_to_run(original.samples[task], task, ORIGINAL, original.metrics[task])
-                b = samples_to_run(run.samples[task], task, run.name, run.metrics[task])
-                summary = compare_runs(a, b, threshold).summary()
+                summary = compare_runs(original.items[task], run.items[task], threshold).summary()
                 cell.update({k: summary[k] for k in ("fixed", "broken", "net", "matched")})
             cells[task] = cell
         rows.append({"setting": run.name, "slug": run.slug, "folder": str(run.folder),
