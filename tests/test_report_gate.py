@@ -43,6 +43,9 @@ def test_standard_error_rule_when_per_item_data_give_one():
     assert not result.passed and result.checks[0].rule == "2*SE"
     no_se = compare({"gap": 17.6}, {"gap": 18.9}, tolerance=1.0, tolerance_se=2.0)
     assert not no_se.passed and no_se.checks[0].rule == "points"  # falls back without an SE
+    exact = {"gap": Metric(17.6, se=0.0, higher_is_better=False)}
+    small_drop = compare(exact, {"gap": Metric(18.1, se=0.0, higher_is_better=False)}, tolerance=1.0, tolerance_se=2.0)
+    assert small_drop.passed and small_drop.checks[0].rule == "points"  # SE 0 does not make the gate zero-tolerant
 
 
 def test_missing_metric_fails_new_metric_is_listed_and_markdown_shows_both():

@@ -2,9 +2,9 @@
 
 A metric worsens by `baseline - candidate` when higher is better (scores) and by
 `candidate - baseline` when lower is better (GAP). It fails when it worsens by more than:
-- `tolerance_se` standard errors of the difference, sqrt(se_b^2 + se_c^2), when that option is
-  given and both sides carry an SE (from per-item data);
-- otherwise `tolerance` absolute points.
+- `tolerance` absolute points, or, when `tolerance_se` is given and both sides carry an SE (from
+  per-item data), `tolerance_se` standard errors of the difference, sqrt(se_b^2 + se_c^2), where
+  that is larger: a metric whose items all agree (SE 0) still gets the point tolerance.
 A tracked metric absent from the candidate fails; one new in the candidate is listed, not judged.
 """
 
@@ -144,6 +144,8 @@ def check_metric(name: str, before: Metric, after: Metric | None, tolerance: flo
     ses = (before.se, after.se)
     if tolerance_se is not None and all(se is not None and math.isfinite(se) for se in ses):
         allowed, rule = tolerance_se * math.hypot(*ses), f"{tolerance_se:g}*SE"
+        if allowed < tolerance:
+            allowed, rule = tolerance, "points"
     else:
         allowed, rule = tolerance, "points"
     return MetricCheck(name, before, after, worsening, allowed, rule, "fail" if worsening > allowed else "pass")
