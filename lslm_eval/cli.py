@@ -70,7 +70,9 @@ def cmd_train(args) -> int:
 def cmd_data_instructions(args) -> int:
     from lslm_eval.trainers.instructions import make_instructions
 
-    exclude = set()
+    from lslm_eval.data.voicebench import sample_prompts
+
+    exclude = set() if args.keep_eval_sample else set(sample_prompts())
     for path in args.exclude or []:
         exclude |= {json.loads(line)["instruction"].lower() for line in Path(path).read_text().splitlines() if line.strip()}
     rows = make_instructions(args.n, seed=args.seed, exclude=exclude)
@@ -551,6 +553,8 @@ def build_parser() -> argparse.ArgumentParser:
     instr.add_argument("out")
     instr.add_argument("--seed", type=int, default=0)
     instr.add_argument("--exclude", nargs="*", help="JSONL files whose instructions must not appear (evaluation data)")
+    instr.add_argument("--keep-eval-sample", action="store_true",
+                       help="allow the shipped VoiceBench sample's questions (excluded by default)")
     instr.set_defaults(func=cmd_data_instructions)
     synth = data.add_parser("synth", help="speak instructions (espeak-ng), add responses, filter by WER, write a manifest")
     synth.add_argument("instructions", help="JSONL with 'instruction' (and optionally 'response')")

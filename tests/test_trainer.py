@@ -349,3 +349,17 @@ def test_template_instructions_are_distinct_deterministic_and_exclude_eval_items
     assert first == make_instructions(40, seed=1) and len(set(first)) == 40
     assert make_instructions(40, seed=2) != first
     assert first[0] not in make_instructions(40, seed=1, exclude={first[0].lower()})
+
+
+def test_data_instructions_leave_out_the_shipped_evaluation_sample(tmp_path):
+    from lslm_eval.data.voicebench import sample_prompts
+
+    held_out = sample_prompts()
+    everything = {q.lower() for q in make_instructions(3000, seed=0)}
+    assert "what is the capital of japan?" in held_out and held_out & everything  # the templates can produce them
+    out = tmp_path / "instructions.jsonl"
+    assert cli.main(["data", "instructions", "3000", str(out)]) == 0
+    written = [json.loads(line)["instruction"].lower() for line in out.read_text().splitlines()]
+    assert len(written) == 3000 and not held_out & set(written)
+    cli.main(["data", "instructions", "3000", str(out), "--keep-eval-sample"])
+    assert held_out & {json.loads(line)["instruction"].lower() for line in out.read_text().splitlines()}

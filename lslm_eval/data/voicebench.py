@@ -35,6 +35,7 @@ wildvoice `prompt`). The hub may carry further columns in mmsu, openbookqa, bbh 
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -125,6 +126,13 @@ def load_voicebench(config: str, split: str, source: str | os.PathLike | None = 
         dataset = load_local_split(Path(chosen), config, split, "VoiceBench local copy")
     require_columns(dataset, schema.columns, f"VoiceBench {config}/{split} from {chosen}")
     return undecoded_audio(dataset, AUDIO_COLUMN)
+
+
+@functools.cache
+def sample_prompts() -> frozenset[str]:
+    """Every written prompt of the shipped VoiceBench sample, lowercased: what training data must not contain."""
+    return frozenset(prompt.lower() for config, schema in VOICEBENCH_CONFIGS.items() for split in schema.splits
+            for prompt in load_voicebench(config, split, SAMPLE)[PROMPT_COLUMN])
 
 
 def _load_from_hub(config: str, split: str) -> datasets.Dataset:
