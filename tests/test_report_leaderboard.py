@@ -39,7 +39,7 @@ def item_scores(subset: str, ease: np.ndarray, p: float) -> np.ndarray:
 
 
 def write_run(out: Path, checkpoint: str, tasks: dict[str, tuple[list[dict], np.ndarray]], date_id: str,
-              shuffle_seed: int | None = None) -> Path:
+              shuffle_seed: int | None = None, model_args: str | None = None) -> Path:
     """One lm-eval run: OUT/<model_name_sanitized>/results_<date>.json + samples_<task>_<date>.jsonl."""
     folder = out / checkpoint.replace("/", "__")
     folder.mkdir(parents=True, exist_ok=True)
@@ -63,7 +63,8 @@ def write_run(out: Path, checkpoint: str, tasks: dict[str, tuple[list[dict], np.
     payload = {"results": results, "group_subtasks": {t: [] for t in tasks}, "configs": {t: {"task": t} for t in tasks},
                "versions": {t: 1.0 for t in tasks}, "n-shot": {t: 0 for t in tasks},
                "higher_is_better": {t: {} for t in tasks}, "n-samples": n_samples,
-               "config": {"model": "lslm", "model_args": f"checkpoint={checkpoint},device=cpu", "batch_size": 8},
+               "config": {"model": "lslm", "model_args": model_args or f"checkpoint={checkpoint},device=cpu",
+                          "batch_size": 8},
                "model_name": checkpoint, "model_name_sanitized": checkpoint.replace("/", "__")}
     path = folder / f"results_{date_id}.json"
     path.write_text(json.dumps(payload, indent=2))
@@ -99,6 +100,20 @@ def write_probe(path: Path, checkpoint: str, model: str = "lslm", **scalars) -> 
 def expected_gap(truth, step) -> float:
     scale = {"commoneval": 20.0}
     return float(np.mean([scale.get(s, 1.0) * (truth[(step, s)][1].mean() - truth[(step, s)][0].mean()) for s in SUBSETS]))
+
+
+def test_runs_without_a_checkpoint_are_told_apart_by_their_parts(tmp_path):
+    rng = np.random.default_rng(1)
+    for name, llm in (("a", "HuggingFaceTB/SmolLM2-135M-Instruct"), ("b", "Qwen/Qwen2.5-0.5B-Instruct")):
+        tasks = {}
+        for subset in SUBSETS:
+            docs, ease = make_docs(subset), rng.random(N_ITEMS)
+            tasks[f"voicebench_{subset}"] = (docs, item_scores(subset, ease, 0.3))
+            tasks[f"voicebench_{subset}_text"] = (docs, item_scores(subset, ease, 0.9))
+        write_run(tmp_path / name, "lslm", tasks, "2025-01-01T10-00-00", model_args=f"encoder=tiny.en,llm={llm}")
+    board = build_leaderboard([tmp_path / "a", tmp_path / "b"], n_resamples=200)
+    assert sorted(row.checkpoint for row in board.rows) == ["tiny.en+HuggingFaceTB/SmolLM2-135M-Instruct",
+                                                            "tiny.en+Qwen/Qwen2.5-0.5B-Instruct"]
 
 
 def test_pairs_runs_and_items_by_identity_not_order(runs):

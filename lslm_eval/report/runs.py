@@ -39,6 +39,7 @@ MAIN_METRIC = {
     "wildvoice": "judge_score",
 }
 CHECKPOINT_ARGS = ("checkpoint", "pretrained")  # model_args naming the weights, in order of preference
+PART_ARGS = ("encoder", "llm", "gguf_file", "peft")  # without a checkpoint, the parts name the weights together
 MODEL_NAME_ARGS = ("llm", "pretrained", "checkpoint", "model", "peft")
 STEP_PATTERN = re.compile(r"(?:checkpoint|step|global_step)[-_]?(\d+)$", re.IGNORECASE)
 RESULTS_PATTERN = re.compile(r"^results_(?P<date>.+)\.json$")
@@ -134,9 +135,9 @@ def run_identity(results: Mapping, path: Path) -> tuple[RunKey, frozenset[str]]:
     if "model" not in config:
         raise IncompleteRunError(f"{path}: no config.model; is this an lm-eval results file?")
     args = parse_model_args(config.get("model_args"))
-    checkpoint = next((args[k] for k in CHECKPOINT_ARGS if args.get(k)), "")
-    key = RunKey(str(config["model"]), normalise_checkpoint(checkpoint))
-    names = {key.model, key.checkpoint, os.path.basename(key.checkpoint)}
+    checkpoint = next((normalise_checkpoint(args[k]) for k in CHECKPOINT_ARGS if args.get(k)), "")
+    key = RunKey(str(config["model"]), checkpoint or "+".join(args[k] for k in PART_ARGS if args.get(k)))
+    names = {key.model, key.checkpoint, os.path.basename(checkpoint)}
     names |= {args[k] for k in MODEL_NAME_ARGS if args.get(k)}
     names |= {str(results[k]) for k in ("model_name",) if results.get(k)}
     return key, frozenset(n for n in names if n)
