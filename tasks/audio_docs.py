@@ -9,6 +9,8 @@ VoiceBench runner, main.py, also drops `audio` from the items it saves).
   audio arrives wrapped in `UnloggedAudio`, which lm-eval logs (through `str`, its fallback for objects JSON
   cannot hold) as one line naming its size and hash. `doc_to_audio` unwraps it with `revealed`.
 - A text task's `process_docs` is `without_audio`: its prompt is the transcript, so the column is dropped.
+
+`PairedDocs` bundles the three hooks a speech task and its text twin name in their YAML.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 import functools
 import hashlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import datasets
 
@@ -71,3 +73,25 @@ def revealed(doc: dict[str, Any], column: str) -> dict[str, Any]:
     with_unlogged_audio come back as they are)."""
     audio = doc[column]
     return {**doc, column: audio.as_dict()} if isinstance(audio, UnloggedAudio) else doc
+
+
+@dataclass(frozen=True)
+class PairedDocs:
+    """The doc hooks of a benchmark's speech tasks and text twins, for its audio column.
+
+    load: a doc with {"bytes", "path"} audio -> lm-eval's audio list [{"array", "sampling_rate", ...}]."""
+
+    column: str
+    load: Callable[[dict[str, Any]], list[dict[str, Any]]]
+
+    def speech_docs(self, dataset: datasets.Dataset) -> datasets.Dataset:
+        """Speech tasks' `process_docs`: the audio stays out of the sample logs."""
+        return with_unlogged_audio(dataset, self.column)
+
+    def text_docs(self, dataset: datasets.Dataset) -> datasets.Dataset:
+        """Text tasks' `process_docs`: the transcript is the input; the audio is dropped."""
+        return without_audio(dataset, self.column)
+
+    def doc_to_audio(self, doc: dict[str, Any]) -> list[dict[str, Any]]:
+        """`load` for docs from speech_docs."""
+        return self.load(revealed(doc, self.column))

@@ -30,7 +30,7 @@ from lslm_eval.scoring.judge import (JudgeConfig, JudgeNotConfigured, judge_conf
                                      qa_majority, sdqa_official)
 from lslm_eval.scoring.mcq import mcq_correct
 from lslm_eval.scoring.pedant import pedant_correct
-from lslm_eval.tasks.audio_docs import revealed, with_unlogged_audio, without_audio
+from lslm_eval.tasks.audio_docs import PairedDocs
 from lslm_eval.tasks.voicebench.ifeval_item import IFEvalItemScore, final_of_items  # noqa: F401  (YAML aggregation)
 
 ALL_SPLITS = "all"  # dataset_kwargs split of a task that pools every split of its config (mmsu)
@@ -77,19 +77,8 @@ def _flag(value: Any, name: str) -> bool:
 # --- docs ----------------------------------------------------------------------------------------------------------
 
 
-def speech_docs(dataset: datasets.Dataset) -> datasets.Dataset:
-    """Speech tasks' `process_docs`: the audio stays out of the sample logs (lslm_eval.tasks.audio_docs)."""
-    return with_unlogged_audio(dataset, AUDIO_COLUMN)
-
-
-def text_docs(dataset: datasets.Dataset) -> datasets.Dataset:
-    """Text tasks' `process_docs`: the transcript (`prompt`) is the input; the audio is dropped."""
-    return without_audio(dataset, AUDIO_COLUMN)
-
-
-def doc_to_audio(doc: dict[str, Any]) -> list[dict[str, Any]]:
-    """lslm_eval.data.voicebench.doc_to_audio for docs from speech_docs."""
-    return _doc_to_audio(revealed(doc, AUDIO_COLUMN))
+_DOCS = PairedDocs(AUDIO_COLUMN, _doc_to_audio)
+speech_docs, text_docs, doc_to_audio = _DOCS.speech_docs, _DOCS.text_docs, _DOCS.doc_to_audio  # named by the YAML
 
 
 # --- scoring: lm-eval `process_results(doc, [response])` -> {metric: per-item value} --------------------------------
