@@ -1,22 +1,14 @@
 """End to end on the real offline default: Whisper tiny.en + SmolLM2-135M + the shipped adaptor."""
 
-import numpy as np
 import pytest
 import torch
 
 from lslm_eval.model import DEFAULT_CHECKPOINT, LSLM
 from lslm_eval.prompt import AUDIO_PLACEHOLDER
+from lslm_eval.trainers.heldout import held_out_questions, spoken_answer_nll
 from lslm_eval.tts import synthesize
 
-TRAINING_INSTRUCTIONS = 640  # scripts/build_default_checkpoint.sh: the first 640 of make_instructions(1200, seed=0)
-
-
-def held_out_questions(n: int) -> list[str]:
-    """Questions of the training distribution that the shipped adaptor never heard."""
-    from lslm_eval.trainers.instructions import make_instructions
-
-    seen = {q.lower() for q in make_instructions(1200, seed=0)[:TRAINING_INSTRUCTIONS]}
-    return make_instructions(n, seed=7, exclude=seen)
+TRAINING_INSTRUCTIONS = 2400  # scripts/build_default_checkpoint.sh: lslm-eval data instructions 2400 --seed 0
 
 
 @pytest.fixture(scope="module")
@@ -24,37 +16,33 @@ def default_model():
     return LSLM.from_pretrained(DEFAULT_CHECKPOINT, dtype="float32")
 
 
-def answer_nll(model: LSLM, wavs, answers) -> float:
-    """Mean per-token NLL of the backbone's own text-mode answers, given the spoken questions."""
-    items = model.build_items([AUDIO_PLACEHOLDER] * len(wavs), wavs)
-    for item, answer in zip(items, answers):
-        item.response_ids = model.tokenizer(answer, add_special_tokens=False)["input_ids"]
-    with torch.no_grad():
-        return model(model.collate(items, padding_side="right")).loss.item()
-
-
 def test_the_shipped_adaptor_hears_questions_far_better_than_a_random_one(default_model):
     from lslm_eval.adaptor import Adaptor
 
-    questions = held_out_questions(8)
+    questions = held_out_questions(8, TRAINING_INSTRUCTIONS)
     text_items = default_model.build_items(questions)
     answers = [a.strip() for a in default_model.generate(default_model.collate(text_items), max_new_tokens=24)]
     wavs = [synthesize(q) for q in questions]
-    trained = answer_nll(default_model, wavs, answers)
+    trained = spoken_answer_nll(default_model, wavs, answers)
     cfg = default_model.config
     torch.manual_seed(0)
     default_model.adaptor, shipped = Adaptor(cfg.encoder_dim, cfg.llm_dim, cfg.stack, cfg.adaptor_hidden, cfg.activation), default_model.adaptor
     try:
-        random = answer_nll(default_model, wavs, answers)
+        random = spoken_answer_nll(default_model, wavs, answers)
     finally:
         default_model.adaptor = shipped
     assert trained < 0.6 * random, (trained, random)
 
 
-def test_a_spoken_capital_question_is_answered(default_model):
-    wav = synthesize("What is the capital of France?")
-    (reply,) = default_model.generate(default_model.collate(default_model.build_items([AUDIO_PLACEHOLDER], [wav])), max_new_tokens=24)
-    assert "paris" in reply.lower(), reply
+def test_spoken_questions_it_never_heard_get_answers_of_their_kind(default_model):
+    """What the small adaptor carries is the question's form (docs/offline-default.md): held-out spoken
+    questions (both are VoiceBench sample items, kept out of training) are answered in kind."""
+    questions = {"What is the capital of France?": "capital", "What is the opposite of hot?": "opposite"}
+    wavs = [synthesize(q) for q in questions]
+    replies = default_model.generate(default_model.collate(default_model.build_items([AUDIO_PLACEHOLDER] * 2, wavs)),
+                                     max_new_tokens=16)
+    for keyword, reply in zip(questions.values(), replies):
+        assert keyword in reply.lower(), replies
 
 
 def test_lm_eval_scores_the_sdqa_pair_end_to_end(tmp_path):
