@@ -1,9 +1,5 @@
 """The LLM judge client against a real HTTP server on 127.0.0.1, and VoiceBench's score parsing."""
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import pytest
 
 from lslm_eval.scoring import judge
@@ -22,49 +18,28 @@ from lslm_eval.scoring.judge import (
     sdqa_official,
 )
 
+from json_server import JsonServer
+
 
 def completion(*contents):
     return 200, {"id": "x", "object": "chat.completion",
                  "choices": [{"index": i, "message": {"role": "assistant", "content": c}} for i, c in enumerate(contents)]}
 
 
-class FakeJudge:
-    """An HTTP server that answers each POST with the next canned (status, body); the last one repeats."""
+class FakeJudge(JsonServer):
+    """A judge that answers each POST with the next canned (status, body); the last one repeats."""
 
     def __init__(self, replies):
         self.replies, self.requests = list(replies), []
-        fake = self
+        super().__init__(self.reply)
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                fake.requests.append({"path": self.path, "auth": self.headers.get("Authorization"), "body": body})
-                status, payload = fake.replies.pop(0) if len(fake.replies) > 1 else fake.replies[0]
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+    def reply(self, path, headers, body):
+        self.requests.append({"path": path, "auth": headers.get("Authorization"), "body": body})
+        return self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]
 
     def config(self, **overrides):
-        settings = {"base_url": f"http://127.0.0.1:{self.server.server_address[1]}/v1", "api_key": "k",
-                    "backoff_s": 0.01, "max_attempts": 3, "timeout_s": 10.0}
+        settings = {"base_url": self.base_url, "api_key": "k", "backoff_s": 0.01, "max_attempts": 3, "timeout_s": 10.0}
         return JudgeConfig(**{**settings, **overrides})
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def test_open_request_and_score():

@@ -2,8 +2,6 @@
 hand-made responses as the scoring modules do, and their groups report the paper and official Overalls."""
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +17,8 @@ from lslm_eval.scoring.mcq import mcq_correct
 from lslm_eval.scoring.pedant import pedant_correct
 from lslm_eval.tasks.audio_docs import UnloggedAudio
 from lslm_eval.tasks.voicebench.ifeval_item import IFEvalItemScore
+
+from json_server import JsonServer
 
 TASKS_DIR = Path(__file__).resolve().parent.parent / "tasks"
 METADATA = {"voicebench_source": "sample", "speechmmlu_source": "sample"}
@@ -57,42 +57,23 @@ def no_judge(monkeypatch):
     monkeypatch.delenv(BASE_URL_ENV, raising=False)
 
 
-class FakeJudge:
-    """An OpenAI-compatible server on 127.0.0.1: open-ended prompts get JUDGE_RATING, sd-qa prompts "Yes"
-    when the candidate contains the reference, else "No"."""
-
-    def __init__(self):
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                prompt = body["messages"][-1]["content"]
-                if "### Reference answer" in prompt:
-                    reference = prompt.split("### Reference answer\n", 1)[1].split("\n", 1)[0]
-                    candidate = prompt.split("### Candidate answer\n", 1)[1]
-                    reply = "Yes" if reference.lower() in candidate.lower() else "No"
-                else:
-                    reply = f"{JUDGE_RATING:g}"
-                choices = [{"index": i, "message": {"role": "assistant", "content": reply}} for i in range(body["n"])]
-                data = json.dumps({"choices": choices}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+def judge_reply(path, headers, body):
+    """An OpenAI-compatible judge: open-ended prompts get JUDGE_RATING, sd-qa prompts "Yes" when the candidate
+    contains the reference, else "No"."""
+    prompt = body["messages"][-1]["content"]
+    if "### Reference answer" in prompt:
+        reference = prompt.split("### Reference answer\n", 1)[1].split("\n", 1)[0]
+        candidate = prompt.split("### Candidate answer\n", 1)[1]
+        reply = "Yes" if reference.lower() in candidate.lower() else "No"
+    else:
+        reply = f"{JUDGE_RATING:g}"
+    return 200, {"choices": [{"index": i, "message": {"role": "assistant", "content": reply}} for i in range(body["n"])]}
 
 
 @pytest.fixture(scope="module")
 def fake_judge():
-    judge = FakeJudge()
-    yield judge
-    judge.server.shutdown()
+    with JsonServer(judge_reply) as judge:
+        yield judge
 
 
 @pytest.fixture()
@@ -325,7 +306,7 @@ def expected_subset_scores(tasks_by_name, answers, modality_suffix, judged):
                                       for d, r in zip(docs, out)])["final"]
     docs, out = replies("sdqa")
     pedant = 100 * np.mean([pedant_correct(d["reference"], r, d["prompt"]) for d, r in zip(docs, out)])
-    gpt = 100 * np.mean([d["reference"].lower() in r.lower() for d, r in zip(docs, out)])  # FakeJudge's verdict
+    gpt = 100 * np.mean([d["reference"].lower() in r.lower() for d, r in zip(docs, out)])  # judge_reply's verdict
     scores["sdqa"], scores["sdqa_official"] = pedant, (pedant + gpt) / 2
     if judged:
         docs, out = replies("bbh")
