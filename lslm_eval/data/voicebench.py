@@ -132,7 +132,7 @@ def load_voicebench(config: str, split: str, source: str | os.PathLike | None = 
 def sample_prompts() -> frozenset[str]:
     """Every written prompt of the shipped VoiceBench sample, lowercased: what training data must not contain."""
     return frozenset(prompt.lower() for config, schema in VOICEBENCH_CONFIGS.items() for split in schema.splits
-            for prompt in load_voicebench(config, split, SAMPLE)[PROMPT_COLUMN])
+                     for prompt in load_voicebench(config, split, SAMPLE)[PROMPT_COLUMN])
 
 
 def _load_from_hub(config: str, split: str) -> datasets.Dataset:
