@@ -96,7 +96,7 @@ def cmd_data_synth(args) -> int:
     if args.max_wer is not None:
         import whisper
 
-        from lslm_eval.offline import load_whisper
+        from lslm_eval.whisper_loader import load_whisper
 
         asr = load_whisper(args.asr)
         transcribe = lambda wav: whisper.transcribe(asr, wav, fp16=False, language="en")["text"]

@@ -85,3 +85,12 @@ class SpeechEncoder(nn.Module):
         for block in enc.blocks:
             x = block(x)
         return enc.ln_post(x)
+
+
+def load_encoder(name: str, device: str | torch.device = "cpu", padded: bool = False) -> SpeechEncoder:
+    """An openai-whisper model's encoder, by openai-whisper name, local checkpoint or offline name
+    (`whisper_loader.load_whisper`); the text decoder is dropped."""
+    from .whisper_loader import load_whisper
+
+    whisper_model = load_whisper(name, device=device)
+    return SpeechEncoder(whisper_model.encoder, whisper_model.dims.n_mels, padded=padded)

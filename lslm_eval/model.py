@@ -23,7 +23,8 @@ import torch
 from torch import Tensor, nn
 
 from .adaptor import Adaptor
-from .encoder import SpeechEncoder
+from .encoder import SpeechEncoder, load_encoder
+from .probe.hooks import find_decoder_layers
 from .prompt import PromptBatch, PromptBuilder, PromptItem, collate
 
 CONFIG_FILE = "config.json"
@@ -80,14 +81,6 @@ def resolve_dtype(dtype: str | torch.dtype, device: str | torch.device) -> torch
         raise ValueError(f"dtype must be auto, float32, float16 or bfloat16; got {dtype!r}") from None
 
 
-def load_encoder(name: str, device: str | torch.device = "cpu", padded: bool = False) -> SpeechEncoder:
-    """An openai-whisper model's encoder, by openai-whisper name, local checkpoint or offline name."""
-    from .offline import load_whisper
-
-    whisper_model = load_whisper(name, device=device)
-    return SpeechEncoder(whisper_model.encoder, whisper_model.dims.n_mels, padded=padded)
-
-
 def resolve_llm_path(name: str) -> str:
     if name == OFFLINE_LLM:
         from .offline import smollm2_checkpoint
@@ -118,7 +111,10 @@ def load_llm(config: LSLMConfig, dtype: torch.dtype, device: str | torch.device)
 
 
 class LSLM(nn.Module):
-    """Speech and text in, text out. `build_items` + `collate` make batches; `generate` answers."""
+    """Speech and text in, text out: the Whisper + adaptor backend (`backends.base.SpeechLM`).
+
+    `build_items` + `collate` make batches; `forward` runs the LLM from them; `generate` answers;
+    `decoder_layers()` names the blocks the probe and intervention hooks attach to."""
 
     def __init__(self, config: LSLMConfig, encoder: SpeechEncoder, adaptor: Adaptor, llm: nn.Module, tokenizer):
         super().__init__()
@@ -200,6 +196,20 @@ class LSLM(nn.Module):
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         return path
+
+    # ---------------------------------------------------------------- the backend interface
+    @property
+    def language_model(self) -> nn.Module:
+        """The causal LM (PEFT wraps this one)."""
+        return self.llm
+
+    @language_model.setter
+    def language_model(self, module: nn.Module) -> None:
+        self.llm = module
+
+    def decoder_layers(self) -> nn.ModuleList:
+        """The LLM's decoder blocks; layer l of the hooks is the output of block l (1-based)."""
+        return find_decoder_layers(self.llm)
 
     # ---------------------------------------------------------------- inputs
     @property

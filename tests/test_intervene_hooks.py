@@ -7,7 +7,7 @@ from lslm_eval.intervene.edits import BOTTOM_K, CalibrationStats, calibrate, edi
 from lslm_eval.intervene.hooks import intervention
 from lslm_eval.intervene.settings import Intervention, paper_grid, parse_targets
 from lslm_eval.model import LSLM
-from lslm_eval.probe.hooks import capture_layers, decoder_layers
+from lslm_eval.probe.hooks import capture_layers
 from lslm_eval.probe.runner import PairedItem
 
 TRANSCRIPTS = ["what is the capital of france", "how many legs does a spider have", "answer with one word"]
@@ -26,7 +26,7 @@ def token_embeddings(model, text):
 
 
 def hook_count(model) -> int:
-    return sum(len(layer._forward_hooks) for layer in decoder_layers(model.llm))
+    return sum(len(layer._forward_hooks) for layer in model.decoder_layers())
 
 
 def test_targets_and_settings_parse():
@@ -90,9 +90,9 @@ def test_layer_above_0_edits_only_span_rows_and_only_at_the_prefill(tiny_lslm, n
     layer = 1
     batch = mixed_batch(tiny_lslm, noise_wavs)
     twins = tiny_lslm.collate(tiny_lslm.build_items(TURNS[:2], None, TRANSCRIPTS[:2]))
-    with torch.no_grad(), capture_layers(tiny_lslm.llm) as text_pass:
+    with torch.no_grad(), capture_layers(tiny_lslm) as text_pass:
         tiny_lslm(twins)
-    target = decoder_layers(tiny_lslm.llm)[layer - 1]
+    target = tiny_lslm.decoder_layers()[layer - 1]
     raw, seen = [], []  # the layer's own outputs, and what the next layer receives
     keep = lambda store: (lambda module, args, output: store.append((output[0] if isinstance(output, tuple) else output).clone()))
     setting = Intervention.from_args("angle", "all", layer)

@@ -111,3 +111,10 @@ def test_bfloat16_runs_the_encoder_in_bf16_activations_over_float32_weights(save
     (speech,) = model.embed_speech([noise_wavs[0]])
     assert speech.dtype == torch.bfloat16 and torch.isfinite(speech.float()).all()
     assert len(model.generate(model.collate(model.build_items([AUDIO_PLACEHOLDER], [noise_wavs[0]])), max_new_tokens=3)) == 1
+
+
+def test_lslm_is_a_complete_backend(tiny_lslm):
+    from lslm_eval.backends.base import SpeechLM, missing_members
+
+    assert missing_members(tiny_lslm) == [] and isinstance(tiny_lslm, SpeechLM)
+    assert tiny_lslm.language_model is tiny_lslm.llm and len(tiny_lslm.decoder_layers()) == 2

@@ -15,7 +15,7 @@ import whisper
 from whisper.model import ModelDimensions, Whisper, sinusoids
 from whisper.normalizers import EnglishTextNormalizer
 
-from lslm_eval import offline
+from lslm_eval import offline, whisper_loader
 from lslm_eval.tts import synthesize
 
 SPOKEN_TEXT = "The quick brown fox jumps over the lazy dog. Please open the window and turn on the light."
@@ -68,7 +68,7 @@ def shipped_variables():
 
 @pytest.fixture(scope="module")
 def offline_whisper():
-    return offline.load_whisper(offline.WHISPER_OFFLINE_NAME)
+    return whisper_loader.load_whisper(offline.WHISPER_OFFLINE_NAME)
 
 
 def test_ctranslate2_reader_parses_shapes_dtypes_scalars_and_aliases(tmp_path):
@@ -124,7 +124,7 @@ def test_whisper_checkpoint_is_converted_once_then_reused(tmp_path, monkeypatch)
     start = time.perf_counter()
     first = offline.whisper_tiny_en_checkpoint()
     conversion_seconds = time.perf_counter() - start
-    weights = first / offline.WHISPER_WEIGHTS_FILE
+    weights = first / whisper_loader.WHISPER_WEIGHTS_FILE
     stamp = weights.stat().st_mtime_ns
     start = time.perf_counter()
     second = offline.whisper_tiny_en_checkpoint()
@@ -133,17 +133,17 @@ def test_whisper_checkpoint_is_converted_once_then_reused(tmp_path, monkeypatch)
     assert weights.stat().st_mtime_ns == stamp
     assert reuse_seconds < conversion_seconds / 20
     assert [path.name for path in tmp_path.iterdir()] == [first.name]  # no staging left behind
-    assert json.loads((first / offline.WHISPER_ALIGNMENT_HEADS_FILE).read_text())[0] == [1, 0]
+    assert json.loads((first / whisper_loader.WHISPER_ALIGNMENT_HEADS_FILE).read_text())[0] == [1, 0]
 
 
 def test_interrupted_conversion_leaves_no_cache(tmp_path, monkeypatch):
     monkeypatch.setenv(offline.CACHE_ENV, str(tmp_path))
 
     def write_dims_then_fail(directory, state_dict, dims, alignment_heads):
-        (directory / offline.WHISPER_DIMS_FILE).write_text(json.dumps(asdict(dims)))
+        (directory / whisper_loader.WHISPER_DIMS_FILE).write_text(json.dumps(asdict(dims)))
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(offline, "_write_whisper_dir", write_dims_then_fail)
+    monkeypatch.setattr(offline, "write_whisper_dir", write_dims_then_fail)
     with pytest.raises(KeyboardInterrupt):
         offline.whisper_tiny_en_checkpoint()
     assert list(tmp_path.iterdir()) == []
@@ -155,7 +155,7 @@ def test_conversion_removes_only_stale_leftovers_of_killed_conversions(tmp_path,
     stale, recent = tmp_path / (prefix + "old"), tmp_path / (prefix + "new")
     for leftover in (stale, recent):
         leftover.mkdir()
-        (leftover / offline.WHISPER_DIMS_FILE).write_text("{}")
+        (leftover / whisper_loader.WHISPER_DIMS_FILE).write_text("{}")
     long_ago = time.time() - offline.STALE_STAGING_SECONDS - 60
     os.utime(stale, (long_ago, long_ago))
     offline.whisper_tiny_en_checkpoint()
@@ -203,10 +203,10 @@ def test_load_whisper_reads_our_directory_and_pt_checkpoints(tmp_path):
     heads[1, 0] = True
     model.register_buffer("alignment_heads", heads.to_sparse(), persistent=False)
 
-    directory = offline.save_whisper(model, tmp_path / "saved")
-    from_directory = offline.load_whisper(str(directory))
+    directory = whisper_loader.save_whisper(model, tmp_path / "saved")
+    from_directory = whisper_loader.load_whisper(str(directory))
     torch.save({"dims": asdict(TINY_DIMS), "model_state_dict": model.state_dict()}, tmp_path / "tiny.pt")
-    from_pt = offline.load_whisper(tmp_path / "tiny.pt")
+    from_pt = whisper_loader.load_whisper(tmp_path / "tiny.pt")
 
     for loaded in (from_directory, from_pt):
         assert loaded.dims == TINY_DIMS and not loaded.training
@@ -214,7 +214,7 @@ def test_load_whisper_reads_our_directory_and_pt_checkpoints(tmp_path):
             assert torch.equal(loaded.state_dict()[name], tensor), name
     assert from_directory.alignment_heads.to_dense().nonzero().tolist() == [[1, 0]]
     with pytest.raises(FileExistsError):
-        offline.save_whisper(model, directory)
+        whisper_loader.save_whisper(model, directory)
 
 
 def test_load_whisper_errors_are_actionable(tmp_path, monkeypatch):
@@ -223,17 +223,17 @@ def test_load_whisper_errors_are_actionable(tmp_path, monkeypatch):
 
     monkeypatch.setattr(whisper, "_download", offline_download)
     with pytest.raises(RuntimeError, match="pass a local path"):
-        offline.load_whisper("large-v3", download_root=str(tmp_path))
+        whisper_loader.load_whisper("large-v3", download_root=str(tmp_path))
     with pytest.raises(ValueError, match="tiny.en-offline"):
-        offline.load_whisper("no-such-model")
+        whisper_loader.load_whisper("no-such-model")
     with pytest.raises(FileNotFoundError, match="dims.json"):
-        offline.load_whisper(tmp_path)
+        whisper_loader.load_whisper(tmp_path)
     torch.save({"weights": torch.zeros(1)}, tmp_path / "bad.pt")
     with pytest.raises(ValueError, match="not an openai-whisper checkpoint"):
-        offline.load_whisper(tmp_path / "bad.pt")
+        whisper_loader.load_whisper(tmp_path / "bad.pt")
     (tmp_path / "text.pt").write_text("not a checkpoint")
     with pytest.raises(ValueError, match="weights_only"):
-        offline.load_whisper(tmp_path / "text.pt")
+        whisper_loader.load_whisper(tmp_path / "text.pt")
 
 
 def test_smollm2_checkpoint_answers_with_its_chat_template():

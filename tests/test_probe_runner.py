@@ -3,14 +3,14 @@ import json
 import pytest
 import torch
 
-from lslm_eval.probe.hooks import capture_layers, decoder_layers, span_states
+from lslm_eval.probe.hooks import capture_layers, span_states
 from lslm_eval.probe.runner import PairedItem, Prober, paired_states
 
 TRANSCRIPTS = ["what is the capital of france", "how many legs does a spider have", "answer with one word"]
 
 
 def hook_count(model) -> int:
-    return sum(len(layer._forward_hooks) for layer in decoder_layers(model.llm))
+    return sum(len(layer._forward_hooks) for layer in model.decoder_layers())
 
 
 def items(noise_wavs):
@@ -38,7 +38,7 @@ def test_batched_probing_equals_one_at_a_time(tiny_lslm, noise_wavs):
 def test_hooks_are_gone_after_a_run_that_raised(tiny_lslm):
     before = hook_count(tiny_lslm)
     with pytest.raises(RuntimeError, match="boom"):
-        with capture_layers(tiny_lslm.llm):
+        with capture_layers(tiny_lslm):
             assert hook_count(tiny_lslm) == before + tiny_lslm.llm.config.num_hidden_layers
             raise RuntimeError("boom")
     assert hook_count(tiny_lslm) == before
@@ -46,9 +46,9 @@ def test_hooks_are_gone_after_a_run_that_raised(tiny_lslm):
 
 def test_generation_prefill_capture_matches_a_plain_forward(tiny_lslm, noise_wavs):
     batch = tiny_lslm.collate(tiny_lslm.build_items(["<audio>", "<audio>"], noise_wavs[:2]))
-    with capture_layers(tiny_lslm.llm, first_call_only=True) as during_generation:
+    with capture_layers(tiny_lslm, first_call_only=True) as during_generation:
         tiny_lslm.generate(batch, max_new_tokens=4)
-    with torch.no_grad(), capture_layers(tiny_lslm.llm) as plain:
+    with torch.no_grad(), capture_layers(tiny_lslm) as plain:
         tiny_lslm(batch)
     for row in range(2):
         torch.testing.assert_close(span_states(batch, during_generation, row), span_states(batch, plain, row))
@@ -63,3 +63,21 @@ def test_prober_writes_aggregates_and_items(tmp_path, tiny_lslm, noise_wavs):
     assert len(result["sequence"]["cos"]) == tiny_lslm.llm.config.num_hidden_layers + 1
     assert len(result["cka"]["pooled"]["matrix"]) == tiny_lslm.llm.config.num_hidden_layers + 1
     assert len((tmp_path / "probe_items.jsonl").read_text().splitlines()) == 3
+
+
+def test_one_hook_primitive_reads_replaces_and_refuses_missing_layers(tiny_lslm, noise_wavs):
+    from lslm_eval.probe.hooks import on_layer_outputs
+
+    batch = tiny_lslm.collate(tiny_lslm.build_items(["<audio>"], noise_wavs[:1]))
+    with torch.no_grad():
+        plain = tiny_lslm(batch).logits
+        calls = []
+        with on_layer_outputs(tiny_lslm, [1, 2], lambda layer, h: calls.append(layer)):
+            assert torch.equal(tiny_lslm(batch).logits, plain)  # read-only: None leaves the output
+        assert calls == [1, 2]
+        with on_layer_outputs(tiny_lslm, [2], lambda layer, h: torch.zeros_like(h)):
+            zeroed = tiny_lslm(batch).logits
+    assert not torch.allclose(zeroed, plain) and hook_count(tiny_lslm) == 0
+    with pytest.raises(ValueError, match=r"layer\(s\) \[3\] do not exist: the model has decoder layers 1..2"):
+        with on_layer_outputs(tiny_lslm, [3], lambda layer, h: None):
+            pass

@@ -4,14 +4,13 @@
         texts = model.generate(edited)
 
 Layer 0 edits the batch's `inputs_embeds` (a copy: the caller's batch is untouched). Layer l >= 1
-registers a forward hook on decoder layer l that rewrites the span rows of its output h_l once, at
-the prefill; decoding continues from the edited cache. The hook is removed when the block exits,
-also when it raises. Only the speech span rows of `speech_rows` change; every other position and
-row is bit-identical.
+rewrites the span rows of decoder layer l's output once, at the prefill, through the one hook
+primitive (`probe.hooks.on_layer_outputs`); decoding continues from the edited cache. The hook is
+removed when the block exits, also when it raises. Only the speech span rows of `speech_rows`
+change; every other position and row is bit-identical.
 
-Angle and length need the paired text pass at the same layer: the transcript is put in the same
-prompt (`LSLM.build_items(turns, None, transcripts)`), h_0 is its token embeddings and h_l comes from
-a forward pass with `probe.hooks.capture_layers`. Targets come from `probe.paths` via `edits`.
+Angle and length need the paired text pass at the same layer: it is the one text-twin pass
+(`probe.twin.text_twin_states`). Targets come from `probe.paths` via `edits`.
 """
 
 from __future__ import annotations
@@ -23,7 +22,8 @@ from typing import Iterator, Sequence
 import torch
 from torch import Tensor
 
-from ..probe.hooks import capture_layers, decoder_layers
+from ..probe.hooks import n_layers, on_layer_outputs
+from ..probe.twin import text_twin_states
 from ..prompt import PromptBatch
 from .edits import calibrate, edit_tokens
 from .settings import CALIBRATE_MEAN, Intervention
@@ -31,27 +31,21 @@ from .settings import CALIBRATE_MEAN, Intervention
 
 def check_layer(model, setting: Intervention) -> None:
     """Refuse a layer the model does not have."""
-    n_layers = len(decoder_layers(model.llm))
-    if setting.layer > n_layers:
-        raise ValueError(f"layer={setting.layer} but the LLM has {n_layers} decoder layers (use 0..{n_layers})")
+    count = n_layers(model)
+    if setting.layer > count:
+        raise ValueError(f"layer={setting.layer} but the LLM has {count} decoder layers (use 0..{count})")
 
 
 def edit_span(hs_l: Tensor, ht_l: Tensor | None, setting: Intervention) -> Tensor:
     """One row's speech span (T_s, d) -> the edited span (T_s, d); ht_l (T_t, d) is the text twin at the same layer."""
     if setting.is_calibration:
         return calibrate(hs_l, setting.stats, mean_only=setting.edit == CALIBRATE_MEAN)
-    return edit_tokens(hs_l, ht_l, setting.edit, setting.selection, setting.k)
+    return edit_tokens(hs_l, ht_l.to(device=hs_l.device, dtype=hs_l.dtype), setting.edit, setting.selection, setting.k)
 
 
-@torch.no_grad()
 def text_states(model, turns: Sequence[str], transcripts: Sequence[str], layer: int) -> list[Tensor]:
     """The text twins' span states at `layer`: one (T_t, d) per transcript, same prompt as the speech."""
-    twins = model.collate(model.build_items(list(turns), None, list(transcripts)))
-    if layer == 0:
-        return [twins.inputs_embeds[row, twins.span(row)] for row in range(len(turns))]
-    with capture_layers(model.llm) as captured:
-        model(twins)
-    return [captured[layer - 1][row, twins.span(row)] for row in range(len(turns))]
+    return [states[layer] for states in text_twin_states(model, turns, transcripts)]
 
 
 def _edit_rows(states: Tensor, batch: PromptBatch, rows: Sequence[int], text: Sequence[Tensor | None],
@@ -84,22 +78,12 @@ def intervention(model, batch: PromptBatch, setting: Intervention, speech_rows: 
         yield replace(batch, inputs_embeds=_edit_rows(batch.inputs_embeds, batch, rows, text, setting)) if rows else batch
         return
     width = batch.inputs_embeds.shape[1]
-    done = False
 
-    def rewrite(module, args, output):
-        nonlocal done
-        if done:  # decoding steps: the edited prefill is already in the cache
-            return None
-        hidden = output[0] if isinstance(output, tuple) else output
+    def rewrite(layer: int, hidden: Tensor) -> Tensor:
         if hidden.shape[1] != width:
-            raise RuntimeError(f"the first pass through layer {setting.layer} saw {hidden.shape[1]} positions, "
+            raise RuntimeError(f"the first pass through layer {layer} saw {hidden.shape[1]} positions, "
                                f"not the prompt's {width}: the prefill must process the whole prompt at once")
-        done = True
-        edited = _edit_rows(hidden, batch, rows, text, setting)
-        return (edited, *output[1:]) if isinstance(output, tuple) else edited
+        return _edit_rows(hidden, batch, rows, text, setting)
 
-    handle = decoder_layers(model.llm)[setting.layer - 1].register_forward_hook(rewrite)
-    try:
+    with on_layer_outputs(model, [setting.layer], rewrite, first_call_only=True):
         yield batch
-    finally:
-        handle.remove()

@@ -21,6 +21,7 @@ from ..prompt import AUDIO_PLACEHOLDER
 from .cka import ALIGNED, POOLED, CrossLayerCKA
 from .hooks import capture_layers, span_states
 from .stats import ProbeStatistics
+from .twin import text_twin_states
 
 AGGREGATES_FILE = "probe.json"
 ITEMS_FILE = "probe_items.jsonl"
@@ -71,11 +72,9 @@ def paired_states(model, items: Sequence[PairedItem], batch_size: int = 8) -> It
     for start in range(0, len(items), batch_size):
         chunk = items[start : start + batch_size]
         turns, transcripts = [i.user_turn for i in chunk], [i.transcript for i in chunk]
-        states = []
-        for wavs in ([i.wav for i in chunk], None):
-            batch = model.collate(model.build_items(turns, wavs, transcripts))
-            with capture_layers(model.llm) as captured:
-                model(batch)
-            states.append([span_states(batch, captured, row) for row in range(len(chunk))])
-        for item, hs, ht in zip(chunk, *states):
+        batch = model.collate(model.build_items(turns, [i.wav for i in chunk], transcripts))
+        with capture_layers(model) as captured:
+            model(batch)
+        speech = [span_states(batch, captured, row) for row in range(len(chunk))]
+        for item, hs, ht in zip(chunk, speech, text_twin_states(model, turns, transcripts)):
             yield item.key, hs, ht

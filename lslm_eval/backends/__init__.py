@@ -1,0 +1,1 @@
+"""Model backends: every speech LM family behind one interface (`base.SpeechLM`)."""
