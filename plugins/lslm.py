@@ -12,6 +12,8 @@ by the model (`apply_chat_template=True`, the default), identically for both mod
 from __future__ import annotations
 
 import contextlib
+import difflib
+import inspect
 import logging
 from pathlib import Path
 from typing import Any
@@ -29,11 +31,44 @@ from lslm_eval.prompt import AUDIO_PLACEHOLDER
 
 log = logging.getLogger(__name__)
 DEFAULT_MAX_GEN_TOKS = 256
+DEFAULT_BATCH_SIZE = 8  # also what `auto` / `auto:N` give: no batch-size search is done
 TRUE_WORDS = {"1", "true", "yes", "on"}
+LM_EVAL_EXTRAS = ("batch_size", "max_batch_size", "device")  # lm-eval passes these to every model it builds: all known
+
+
+class ModelArgError(ValueError):
+    """A `--model_args` entry that lslm does not know, or a value it cannot use."""
 
 
 def as_bool(value: Any) -> bool:
     return value if isinstance(value, bool) else str(value).lower() in TRUE_WORDS
+
+
+def parse_batch_size(value: Any) -> int:
+    """A positive integer; `auto` / `auto:N` give DEFAULT_BATCH_SIZE."""
+    if str(value).startswith("auto"):
+        return DEFAULT_BATCH_SIZE
+    try:
+        size = int(value)
+    except (TypeError, ValueError):
+        size = 0
+    if size < 1 or str(size) != str(value).strip():
+        raise ModelArgError(f"lslm: batch_size must be a positive integer or 'auto', got {value!r}")
+    return size
+
+
+def merge_model_args(known: list[str], args: dict[str, Any], extras: dict[str, Any] | None) -> dict[str, Any]:
+    """`--model_args` merged with what lm-eval adds (`--batch_size`, `--device`...): a model argument wins over
+    lm-eval's value of the same name (lm-eval always sends its own batch_size, 1 unless given); an argument not
+    in `known` is an error that lists the known ones."""
+    unknown = sorted(set(args) - set(known))
+    if unknown:
+        hints = [f"{name!r} (did you mean {close[0]!r}?)" if (close := difflib.get_close_matches(name, known, n=1)) else repr(name)
+                 for name in unknown]
+        raise ModelArgError(f"lslm: unknown model argument {', '.join(hints)}; known: {', '.join(sorted(known))}")
+    merged = {k: v for k, v in (extras or {}).items() if v is not None and k in known and k not in args}
+    merged.update(args)
+    return merged
 
 
 class LSLMEval(TemplateLM):
@@ -52,10 +87,9 @@ class LSLMEval(TemplateLM):
                  max_gen_toks: int = DEFAULT_MAX_GEN_TOKS, max_length: int = 4096, probe: str | None = None,
                  probe_items: bool | str = False, probe_cka_aligned: str = "diagonal", intervene: str | None = None,
                  targets: str | None = None, layer: int | str | None = None, stats: str | None = None,
-                 allow_overlap: bool | str = False, **unused: Any):
+                 allow_overlap: bool | str = False, max_batch_size: int | str | None = None):
         super().__init__()
-        if unused:
-            log.warning("lslm ignores unknown model_args %s", sorted(unused))
+        self.batch_size = parse_batch_size(batch_size)  # checked before anything loads
         if device is None or (str(device).startswith("cuda") and not torch.cuda.is_available()):
             if device is not None:  # lm-eval passes its --device default ("cuda") on every machine
                 log.warning("lslm: %s is not available here; running on the CPU", device)
@@ -77,7 +111,6 @@ class LSLMEval(TemplateLM):
             self.model.prompt = type(self.model.prompt)(self.model.tokenizer, apply_chat_template=False)
         self.checkpoint = checkpoint
         self.tokenizer = self.model.tokenizer
-        self.batch_size = 8 if str(batch_size).startswith("auto") else int(batch_size)
         self.max_gen_toks = int(max_gen_toks)
         self.max_length = int(max_length)
         self.prober = None
@@ -94,6 +127,23 @@ class LSLMEval(TemplateLM):
             self.set_intervention(Intervention.from_args(intervene, targets, layer, stats))
         elif targets is not None or layer is not None or stats is not None:
             raise ValueError("targets, layer and stats configure an intervention: add intervene=angle|length|calibrate|calibrate_mean")
+
+    @classmethod
+    def known_model_args(cls) -> list[str]:
+        """Every `--model_args` name lslm accepts: its constructor's parameters (lm-eval's extras among them)."""
+        names = [name for name, p in inspect.signature(cls.__init__).parameters.items() if name != "self" and p.kind is p.POSITIONAL_OR_KEYWORD]
+        assert set(LM_EVAL_EXTRAS) <= set(names), "lm-eval passes batch_size, max_batch_size and device to every model"
+        return names
+
+    @classmethod
+    def create_from_arg_string(cls, arg_string: str, additional_config: dict | None = None) -> "LSLMEval":
+        from lm_eval.utils import simple_parse_args_string
+
+        return cls.create_from_arg_obj(simple_parse_args_string(arg_string), additional_config)
+
+    @classmethod
+    def create_from_arg_obj(cls, arg_dict: dict[str, Any], additional_config: dict | None = None) -> "LSLMEval":
+        return cls(**merge_model_args(cls.known_model_args(), dict(arg_dict), additional_config))
 
     def set_intervention(self, setting=None) -> None:
         """Switch the intervention (an `intervene.settings.Intervention`, or None for none) between runs."""
