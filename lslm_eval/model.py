@@ -5,7 +5,9 @@ A checkpoint directory (`save_pretrained` / `from_pretrained`) holds:
     adaptor.safetensors    the adaptor weights
     adapter/               optional PEFT adapter of the LLM (PEFT's own save_pretrained)
     llm/                   optional fully fine-tuned LLM (transformers' save_pretrained)
-The encoder and base LLM are referenced by name or path, not copied.
+The encoder and base LLM are referenced by name or path, not copied. config.json records the sha256
+of every weight file (`weights_sha256`), checked on load (lslm_eval.integrity); a checkpoint written
+before that record existed is checked for finite tensors instead.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -22,6 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from . import integrity
 from .adaptor import Adaptor
 from .encoder import SpeechEncoder, load_encoder
 from .probe.hooks import find_decoder_layers
@@ -55,6 +58,7 @@ class LSLMConfig:
     chat_template: str | None = None  # a Jinja template to use instead of the tokenizer's
     padded_encoding: bool = False  # True: Whisper's original 30 s window
     extra: dict = field(default_factory=dict)  # free-form provenance (training recipe, step...)
+    weights_sha256: dict = field(default_factory=dict)  # {weight file: sha256}, written by save_pretrained
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
@@ -124,6 +128,14 @@ class LSLM(nn.Module):
         self.llm = llm
         self.tokenizer = tokenizer
         self.prompt = PromptBuilder(tokenizer, config.system_prompt, config.chat_template)
+        self.source: str | None = None  # the checkpoint directory it was loaded from
+        head = llm.get_output_embeddings() if hasattr(llm, "get_output_embeddings") else None
+        if head is not None:
+            integrity.guard_logits(head, self.describe)
+
+    def describe(self) -> str:
+        """Which model this is, for errors: its checkpoint, else its encoder and LLM."""
+        return f"checkpoint {self.source}" if self.source else f"the model with encoder {self.config.encoder!r} and LLM {self.config.llm!r}"
 
     # ---------------------------------------------------------------- construction
     @classmethod
@@ -153,7 +165,7 @@ class LSLM(nn.Module):
         path = Path(path)
         if not (path / CONFIG_FILE).is_file() or not (path / ADAPTOR_FILE).is_file():
             raise CheckpointError(f"not an lslm-eval checkpoint: {path} needs {CONFIG_FILE} and {ADAPTOR_FILE}")
-        config = LSLMConfig.from_json((path / CONFIG_FILE).read_text())
+        config = verify_checkpoint(path)
         saved_dims = (config.encoder_dim, config.llm_dim)
         for key, value in overrides.items():
             setattr(config, key, value)
@@ -167,6 +179,7 @@ class LSLM(nn.Module):
             from peft import PeftModel
 
             model.llm = PeftModel.from_pretrained(model.llm, str(path / PEFT_DIR)).eval()
+        model.source = str(path)
         return model
 
     def save_pretrained(self, path: str | os.PathLike, save_full_llm: bool = False, extra: Callable[[Path], None] | None = None) -> Path:
@@ -189,7 +202,7 @@ class LSLM(nn.Module):
                 self.tokenizer.save_pretrained(str(tmp / FULL_LLM_DIR))
             if extra is not None:
                 extra(tmp)
-            (tmp / CONFIG_FILE).write_text(self.config.to_json())
+            (tmp / CONFIG_FILE).write_text(replace(self.config, weights_sha256=integrity.record(tmp)).to_json())
             if path.exists():
                 shutil.rmtree(path)
             os.replace(tmp, path)
@@ -230,7 +243,10 @@ class LSLM(nn.Module):
         Clips are encoded one at a time: Whisper's encoder has no padding mask, so batching clips of
         different lengths would let padding leak into the frames.
         """
-        return [self.adaptor(self.encoder(wav).unsqueeze(0))[0] for wav in wavs]
+        embeddings = [self.adaptor(self.encoder(wav).unsqueeze(0))[0] for wav in wavs]
+        for embedding in embeddings:  # the audio was checked finite: non-finite here means damaged weights
+            integrity.finite_or_raise(embedding, f"the speech embeddings of {self.describe()} (its encoder or adaptor weights are damaged)")
+        return embeddings
 
     def build_items(self, user_turns: Sequence[str], wavs: Sequence | None = None, transcripts: Sequence[str | None] | None = None) -> list[PromptItem]:
         """One PromptItem per request; wavs[i] None (or no wavs) means a text request."""
@@ -273,6 +289,18 @@ def cut_at_stop(text: str, stop: Sequence[str]) -> str:
     return text[:cut]
 
 
+def verify_checkpoint(path: str | os.PathLike) -> LSLMConfig:
+    """The checkpoint's config, after checking its weight files against the sha256 it records; a checkpoint
+    written before hashes were recorded has every tensor checked finite instead. Raises IntegrityError."""
+    path = Path(path)
+    config = LSLMConfig.from_json((path / CONFIG_FILE).read_text())
+    if config.weights_sha256:
+        integrity.verify(path, config.weights_sha256, f"checkpoint {path}")
+    else:
+        integrity.check_finite_files(path)
+    return config
+
+
 def check_dims(path: Path, saved: tuple, loaded: tuple, config: LSLMConfig) -> None:
     saved_enc, saved_llm = saved
     enc_dim, llm_dim = loaded
@@ -284,9 +312,8 @@ def check_dims(path: Path, saved: tuple, loaded: tuple, config: LSLMConfig) -> N
 
 def load_adaptor_state(file: Path, adaptor: Adaptor) -> dict[str, Tensor]:
     """Read adaptor weights (safetensors, no unpickling) and refuse shapes that do not fit, naming both."""
-    from safetensors.torch import load_file
-
-    state = load_file(str(file))
+    state = integrity.load_safetensors(file)
+    integrity.check_finite(state, file)
     expected = adaptor.state_dict()
     if set(state) != set(expected):
         raise CheckpointError(f"{file}: adaptor tensors {sorted(state)} do not match the model's {sorted(expected)}")

