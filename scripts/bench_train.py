@@ -25,7 +25,8 @@ import torch
 
 from lslm_eval.audio import SAMPLE_RATE
 from lslm_eval.trainers.instructions import make_instructions
-from lslm_eval.trainers.train import Trainer, TrainConfig
+from lslm_eval.trainers.config import TrainConfig
+from lslm_eval.trainers.train import Trainer
 from lslm_eval.tts import synthesize
 
 RESPONSE = "Here is a short answer to that question."  # throughput only: every target is the same length

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lslm_eval.cli import PROBE_FILE, main
+from lslm_eval.cli import main
+from lslm_eval.report.sources import PROBE_FILE
 from lslm_eval.report.scores import OFFICIAL_SUBSETS, PAPER_SUBSETS, subset_scale
 
 

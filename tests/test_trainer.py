@@ -17,8 +17,10 @@ from lslm_eval.model import LSLM, LSLMConfig
 from lslm_eval.prompt import IGNORE_INDEX
 from lslm_eval.trainers import synth
 from lslm_eval.trainers.instructions import make_instructions
-from lslm_eval.trainers.train import (LOG_FILE, InstructionObjective, Trainer, TrainConfig, TrainConfigError, TrainingDataError,
-                                      batch_indices, load_instruction_data, lr_lambda, response_token_ids, tensorboard_available)
+from lslm_eval.trainers.config import TrainConfig, TrainConfigError
+from lslm_eval.trainers.data import TrainingDataError, batch_indices, load_instruction_data, response_token_ids
+from lslm_eval.trainers.objective import InstructionObjective
+from lslm_eval.trainers.train import LOG_FILE, Trainer, lr_lambda, tensorboard_available
 
 PROMPTS = ["what is the capital of france", "how many legs does a spider have", "answer with one word",
            "the quick brown fox jumps over the lazy dog"]

@@ -1,0 +1,31 @@
+"""`lslm-eval`: every verb that is not an lm-eval run. Thin: parse arguments, call the library.
+
+One module per group of verbs; each has `add_to(verbs)` (its argparse sub-parsers) and run
+functions that only turn arguments into library calls and library errors into exit messages.
+"""
+
+from __future__ import annotations
+
+import argparse
+from lslm_eval.cli import data, intervene, probe, report, train
+
+VERB_MODULES = (train, probe, intervene, report, data)  # the order of `lslm-eval --help`
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lslm-eval", description=__doc__.splitlines()[0])
+    verbs = parser.add_subparsers(dest="verb", required=True)
+    for module in VERB_MODULES:
+        module.add_to(verbs)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    if getattr(args, "takes_overrides", False):
+        args.overrides = rest
+    elif rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    return args.func(args)
+

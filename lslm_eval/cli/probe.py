@@ -1,0 +1,90 @@
+"""`lslm-eval probe` (layer-wise speech/text statistics by forward passes) and `lslm-eval figures`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def run_probe(args) -> int:
+    from tqdm import tqdm
+
+    from lslm_eval.paired import TaskDataError, load_paired_items, load_tasks
+    from lslm_eval.plugins.lslm import LSLMEval
+    from lslm_eval.probe.cases import save_case
+    from lslm_eval.probe.runner import Prober, paired_states
+
+    lm = LSLMEval.create_from_arg_string(args.model_args or "")
+    tasks = load_tasks(args.tasks, args.metadata)
+    for name, task in tasks.items():
+        try:
+            items = load_paired_items(task, args.limit)
+        except TaskDataError as err:
+            raise SystemExit(str(err)) from None
+        info = {"model": "lslm", "checkpoint": lm.checkpoint, "encoder": lm.model.config.encoder, "llm": lm.model.config.llm,
+                "tasks": [name], "limit": args.limit, "mode": "forward"}
+        prober = Prober(Path(args.output_path) / name, info, cka_aligned_pairs=args.cka_aligned, debiased=args.debiased, keep_items=args.items)
+        for key, hs, ht in tqdm(paired_states(lm.model, items, lm.batch_size), total=len(items), desc=f"probe {name}"):
+            prober.add(hs, ht, key)
+            if key in (args.case or []):
+                for layer in args.case_layer or [None]:
+                    print(f"{name}: alignment case -> {save_case(prober.out_dir, hs, ht, key, layer)}")
+        missing = sorted(set(args.case or []) - {item.key for item in items})
+        if missing:
+            print(f"{name}: no item has key {missing}; keys look like {items[0].key!r}" if items else f"{name}: no items")
+        print(f"{name}: {len(items)} items -> {prober.write()}")
+    return 0
+
+
+def run_figures(args) -> int:
+    import re
+
+    from lslm_eval.probe import figures
+    from lslm_eval.probe.cases import find_cases
+
+    labels = args.labels or [Path(p).parent.name or Path(p).stem for p in args.probe_json]
+    if len(labels) != len(args.probe_json):
+        raise SystemExit(f"--labels names {len(labels)} checkpoints for {len(args.probe_json)} probe files")
+    results = {label: json.loads(Path(path).read_text()) for label, path in zip(labels, args.probe_json)}
+    slug = lambda text: re.sub(r"[^A-Za-z0-9_.-]+", "_", text)
+    out = Path(args.out)
+    written = [figures.plot_sequence_curves(results, out / "sequence_curves.png"),
+               figures.plot_path_statistics(results, out / "path_statistics.png")]
+    for label, result in results.items():
+        for view, cka in (result.get("cka") or {}).items():
+            written.append(figures.plot_cka(cka, out / f"cka_{view}_{slug(label)}.png"))
+    cases = [Path(c) for c in args.case or []]
+    for key in args.item or []:
+        found = [path for probe in args.probe_json for path in find_cases(Path(probe).parent, key)]
+        if not found:
+            raise SystemExit(f"no alignment case of item {key!r} next to the probe files; write one with "
+                             f"`lslm-eval probe ... --case {key}`")
+        cases += found
+    for path in cases:
+        case = json.loads(path.read_text())
+        written.append(figures.plot_alignment_case(case, out / f"alignment_{slug(str(case.get('key')))}_L{case['layer']}.png"))
+    print("\n".join(str(path) for path in written))
+    return 0
+
+
+def add_to(verbs) -> None:
+    probe = verbs.add_parser("probe", help="layer-wise speech/text similarity, APS and CKA for paired tasks (no generation)")
+    probe.add_argument("--tasks", required=True, help="comma-separated speech tasks, e.g. voicebench_sdqa")
+    probe.add_argument("--model_args", default="", help="as for lm_eval --model lslm")
+    probe.add_argument("--metadata", default=None, help='JSON, as for lm_eval (e.g. {"voicebench_source": "sample"})')
+    probe.add_argument("--limit", type=int, default=None)
+    probe.add_argument("--output_path", default="outputs/probe")
+    probe.add_argument("--items", action="store_true", help="also write per-item JSONL")
+    probe.add_argument("--cka-aligned", default="diagonal", help="layer pairs of the aligned CKA view: diagonal | all")
+    probe.add_argument("--debiased", action="store_true", help="debiased (unbiased HSIC) CKA")
+    probe.add_argument("--case", action="append", metavar="KEY", help="also save this item's alignment case (A^cos, A^d, paths) for `figures --item`")
+    probe.add_argument("--case-layer", type=int, action="append", help="layer of the saved cases (repeatable; default: the last layer)")
+    probe.set_defaults(func=run_probe)
+
+    figs = verbs.add_parser("figures", help="PNG figures from probe JSON files (curves, CKA, monotonicity, alignment cases)")
+    figs.add_argument("probe_json", nargs="+", help="probe.json files, one per checkpoint, in training order")
+    figs.add_argument("--labels", nargs="+", default=None, help="one label per probe file (default: its folder name)")
+    figs.add_argument("--item", action="append", metavar="KEY", help="draw this item's alignment case (saved by `probe --case KEY`)")
+    figs.add_argument("--case", action="append", metavar="CASE_JSON", help="draw this alignment case file")
+    figs.add_argument("--out", default="outputs/figures")
+    figs.set_defaults(func=run_figures)

@@ -1,0 +1,35 @@
+"""The paired GAP test of `compare --gap-test`, as a Markdown table.
+
+Both sides must be the lm-eval output of one checkpoint with sample logs: the test resamples the
+items both were scored on (stratified paired bootstrap; p from a sign-flip test, report.bootstrap).
+"""
+
+from __future__ import annotations
+
+from lslm_eval.report.sources import GateSide
+
+TEST_DECIMALS = 4
+
+
+def gap_test_table(baseline: GateSide, candidate: GateSide, n_resamples: int, confidence: float, seed: int) -> str:
+    """Paired bootstrap of GAP_candidate - GAP_baseline over the items both were scored on."""
+    from lslm_eval.report.bootstrap import compare_gaps
+    from lslm_eval.report.render import markdown_table
+
+    rows = []
+    for side, flag in ((baseline, "--baseline"), (candidate, "--candidate")):
+        if side.board is None or len(side.board.rows) != 1:
+            raise ValueError(f"--gap-test needs {flag} to be the lm-eval output of one checkpoint (with sample logs)")
+        if not side.board.rows[0].paired:
+            raise ValueError(f"--gap-test: {side.board.rows[0].name} has no per-item scores; run lm_eval with --log_samples")
+        rows.append(side.board.rows[0])
+    result = compare_gaps(rows[1].paired, rows[0].paired, n_resamples=n_resamples, confidence=confidence, seed=seed)
+    level = f"{round(result.confidence * 100)}%"
+    columns = ["baseline", "candidate", "GAP baseline", "GAP candidate", "difference", f"{level} low", f"{level} high",
+               "SE", "p-value", "items"]
+    table = [[rows[0].name, rows[1].name, rows[0].gap, rows[1].gap, result.difference, result.low, result.high,
+              result.se, result.p_value, sum(result.n_items.values())]]
+    unshared = sum(result.n_unshared.values())
+    note = f"\n{unshared} items scored for only one checkpoint are left out of the difference.\n" if unshared else ""
+    return ("\n**Paired GAP test: candidate - baseline** (stratified paired bootstrap; p from a sign-flip test)\n\n"
+            + markdown_table(columns, table, decimals=TEST_DECIMALS) + note)
