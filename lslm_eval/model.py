@@ -261,6 +261,7 @@ class LSLM(nn.Module):
         return PromptBatch(
             batch.inputs_embeds.to(self.dtype), batch.attention_mask.to(self.device), batch.position_ids.to(self.device),
             batch.span_start, batch.span_len, None if batch.labels is None else batch.labels.to(self.device),
+            speech_rows=batch.speech_rows,
         )
 
     # ---------------------------------------------------------------- running

@@ -48,7 +48,8 @@ class PromptItem:
 class PromptBatch:
     """Padded model input. inputs_embeds (B, S, d); attention_mask, position_ids (B, S);
     span_start, span_len (B,): the query span of row b is [span_start[b], span_start[b] + span_len[b]).
-    labels (B, S) when responses were given (IGNORE_INDEX outside the response)."""
+    labels (B, S) when responses were given (IGNORE_INDEX outside the response).
+    speech_rows[b]: whether row b's query is speech (None when unknown)."""
 
     inputs_embeds: Tensor
     attention_mask: Tensor
@@ -56,6 +57,7 @@ class PromptBatch:
     span_start: Tensor
     span_len: Tensor
     labels: Tensor | None = None
+    speech_rows: list[bool] | None = None
 
     def span(self, row: int) -> slice:
         start = int(self.span_start[row])
@@ -71,6 +73,10 @@ class PromptBuilder:
         self.chat_template = chat_template
         self.apply_chat_template = apply_chat_template
         self._template_prefix, self._template_suffix = self._split_template() if apply_chat_template else ("", "")
+
+    def with_system_prompt(self, system_prompt: str | None) -> "PromptBuilder":
+        """The same builder with another system prompt."""
+        return PromptBuilder(self.tokenizer, system_prompt, self.chat_template, self.apply_chat_template)
 
     def _split_template(self) -> tuple[str, str]:
         messages = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
@@ -143,4 +149,5 @@ def collate(items: Sequence[PromptItem], embed_tokens: Callable[[Tensor], Tensor
     position_ids = (mask.cumsum(dim=1) - 1).clamp(min=0)
     has_labels = any(item.response_ids for item in items)
     span_len = torch.tensor([item.query_len for item in items], dtype=torch.long)
-    return PromptBatch(embeds, mask, position_ids, span_start, span_len, label_batch if has_labels else None)
+    return PromptBatch(embeds, mask, position_ids, span_start, span_len, label_batch if has_labels else None,
+                       [item.is_speech for item in items])

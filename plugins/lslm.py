@@ -26,7 +26,8 @@ from lm_eval.utils import get_rolling_token_windows, make_disjoint_window
 from tqdm import tqdm
 
 from lslm_eval.audio import load_audio
-from lslm_eval.model import DEFAULT_CHECKPOINT, LSLM, LSLMConfig
+from lslm_eval.backends import load_backend
+from lslm_eval.model import DEFAULT_CHECKPOINT
 from lslm_eval.prompt import AUDIO_PLACEHOLDER
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,8 @@ def merge_model_args(known: list[str], args: dict[str, Any], extras: dict[str, A
 
 
 class LSLMEval(TemplateLM):
-    """Model args: checkpoint (alias pretrained), encoder, llm, gguf_file, tokenizer_name,
+    """Model args: hf=HUB_ID_OR_DIR (a transformers-native audio LM, with trust_remote_code), or
+    checkpoint (alias pretrained), encoder, llm, gguf_file, tokenizer_name,
     chat_template, apply_chat_template, system_prompt, dtype, device, batch_size, seed, max_gen_toks;
     probe=DIR (with probe_items, probe_cka_aligned) records paired speech/text statistics into DIR;
     intervene=angle|length|calibrate|calibrate_mean (with targets=bottomK|all, layer, stats=FILE,
@@ -80,7 +82,8 @@ class LSLMEval(TemplateLM):
 
     MULTIMODAL = True
 
-    def __init__(self, pretrained: str | None = None, checkpoint: str | None = None, encoder: str | None = None,
+    def __init__(self, pretrained: str | None = None, checkpoint: str | None = None, hf: str | None = None,
+                 trust_remote_code: bool | str = False, encoder: str | None = None,
                  llm: str | None = None, gguf_file: str | None = None, tokenizer_name: str | None = None,
                  chat_template: str | None = None, apply_chat_template: bool | str = True, system_prompt: str | None = None,
                  dtype: str = "auto", device: str | None = None, batch_size: int | str = 8, seed: int = 1234,
@@ -99,15 +102,13 @@ class LSLMEval(TemplateLM):
         overrides = {k: v for k, v in {"encoder": encoder, "llm": llm, "gguf_file": gguf_file, "tokenizer": tokenizer_name,
                                         "chat_template": chat_template, "system_prompt": system_prompt}.items() if v is not None}
         checkpoint = checkpoint or pretrained
-        if checkpoint is None and not (encoder or llm):
+        if hf is None and checkpoint is None and not (encoder or llm):
             checkpoint = str(DEFAULT_CHECKPOINT)
-        if checkpoint is not None:
-            self.model = LSLM.from_pretrained(checkpoint, device=device, dtype=dtype, **overrides)
-        else:
-            log.warning("lslm: no checkpoint given: the adaptor is RANDOMLY initialised; speech scores will be meaningless")
-            self.model = LSLM.build(LSLMConfig(**overrides), device=device, dtype=dtype, seed=self.seed)
-        self.model.prompt.apply_chat_template = as_bool(apply_chat_template)
-        if not self.model.prompt.apply_chat_template:
+        self.model = load_backend(hf, checkpoint, overrides, device=device, dtype=dtype, seed=self.seed,
+                                  trust_remote_code=as_bool(trust_remote_code))
+        if not as_bool(apply_chat_template):
+            if hf is not None:
+                raise ValueError("apply_chat_template=false: a native audio LM takes audio only inside its own chat template")
             self.model.prompt = type(self.model.prompt)(self.model.tokenizer, apply_chat_template=False)
         self.checkpoint = checkpoint
         self.tokenizer = self.model.tokenizer
@@ -117,7 +118,8 @@ class LSLMEval(TemplateLM):
         if probe:
             from lslm_eval.probe.runner import Prober
 
-            info = {"model": "lslm", "checkpoint": checkpoint, "encoder": self.model.config.encoder, "llm": self.model.config.llm, "tasks": []}
+            parts = {k: getattr(self.model.config, k) for k in ("hf", "encoder", "llm") if hasattr(self.model.config, k)}
+            info = {"model": "lslm", "checkpoint": checkpoint, **parts, "tasks": []}
             self.prober = Prober(probe, info, cka_aligned_pairs=probe_cka_aligned, keep_items=as_bool(probe_items))
         self.allow_overlap = as_bool(allow_overlap)
         self.intervention = None
@@ -170,7 +172,7 @@ class LSLMEval(TemplateLM):
         user turn passes through (few-shot turns are joined); a system message sets the system prompt."""
         system = [m["content"] for m in chat_history if m["role"] == "system"]
         if system and system[0] != self.model.prompt.system_prompt:
-            self.model.prompt = type(self.model.prompt)(self.tokenizer, system[0], self.model.config.chat_template)
+            self.model.prompt = self.model.prompt.with_system_prompt(system[0])
         return "\n\n".join(m["content"] for m in chat_history if m["role"] != "system")
 
     # ---------------------------------------------------------------- generation

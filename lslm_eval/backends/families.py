@@ -1,0 +1,149 @@
+"""Per-family facts of the transformers-native audio LMs (`native.py` is the generic path).
+
+A family that needs nothing special needs no entry: any `config.model_type` in transformers'
+`AutoModelForMultimodalLM` mapping whose class takes `input_features` and has `config.audio_token_id`
+and `get_decoder().layers` runs through `Family`. The entries below are the decided exceptions:
+
+    qwen2_audio     the processor pads every clip to Whisper's 30 s window (the encoder is masked to
+                    the clip; the span is the clip's own tokens, 25 per second): longer clips would be
+                    cut silently, so they are refused.
+    qwen2_5_omni    the thinker only (`enable_audio_output=False`: no talker, no token2wav); for audio
+                    without images or video its multimodal rotary index is 0..S-1 in all three
+                    sections (checked on every item by the generic path).
+    granite_speech  the shipped LoRA is switched on only when audio is present (its `generate`): a
+                    speech batch runs with it, a text batch (the text twin) without it, so the text
+                    score is the base LLM's and GAP is measured against it; a batch mixing both is an
+                    error (the plugin sorts requests so that tasks do not mix).
+    voxtral         audio reaches the model only through `apply_chat_template` (mistral-common
+                    tokenizer); not installed here, so it is refused with that message.
+    audioflamingo3  not in transformers' multimodal-LM auto mapping: loaded by its class; otherwise generic.
+
+Families the installed transformers does not implement (Ultravox, Kimi-Audio, ...) are refused
+with a clear message unless `trust_remote_code=true` is passed, which loads the repository's own
+classes through the generic path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+
+import numpy as np
+
+from ..audio import SAMPLE_RATE
+
+REMOTE_ONLY = {"ultravox": "Ultravox", "kimi_audio": "Kimi-Audio", "kimia": "Kimi-Audio"}
+
+
+class Family:
+    """The generic audio LM: AutoModelForMultimodalLM, `config.audio_token_id`, processor(text=, audio=)."""
+
+    model_type = "generic"
+    max_seconds: float | None = None
+
+    def load(self, hf: str, dtype, trust_remote_code: bool = False):
+        from transformers import AutoModelForMultimodalLM
+
+        return AutoModelForMultimodalLM.from_pretrained(hf, dtype=dtype, trust_remote_code=trust_remote_code)
+
+    def audio_token_id(self, config) -> int:
+        token = getattr(config, "audio_token_id", None)
+        if token is None:
+            token = getattr(config, "audio_token_index", None)
+        if token is None:
+            raise ValueError(f"{type(config).__name__} names no audio_token_id: not an audio LM this backend can serve")
+        return int(token)
+
+    def check_audio(self, wav: np.ndarray) -> None:
+        if self.max_seconds is not None and wav.shape[0] > self.max_seconds * SAMPLE_RATE:
+            raise ValueError(f"{self.model_type}: the clip is {wav.shape[0] / SAMPLE_RATE:.1f} s; the model's processor "
+                             f"keeps at most {self.max_seconds:g} s and would cut the rest silently")
+
+    def batch_is_speech(self, batch) -> bool | None:
+        return None
+
+    def audio_context(self, model, speech: bool | None):
+        return contextlib.nullcontext()
+
+
+class Qwen2Audio(Family):
+    model_type = "qwen2_audio"
+    max_seconds = 30.0
+
+
+class Qwen25Omni(Family):
+    model_type = "qwen2_5_omni"
+
+    def load(self, hf, dtype, trust_remote_code=False):
+        from transformers import Qwen2_5OmniForConditionalGeneration
+
+        return Qwen2_5OmniForConditionalGeneration.from_pretrained(hf, dtype=dtype, enable_audio_output=False).thinker
+
+    def audio_token_id(self, config) -> int:
+        return int(config.audio_token_id if hasattr(config, "audio_token_id") else config.thinker_config.audio_token_id)
+
+
+class GraniteSpeech(Family):
+    model_type = "granite_speech"
+
+    @staticmethod
+    def has_audio_lora(model) -> bool:
+        return bool(getattr(model, "_hf_peft_config_loaded", False))
+
+    def batch_is_speech(self, batch) -> bool | None:
+        rows = batch.speech_rows
+        if rows is None or not any(rows):
+            return False
+        if not all(rows):
+            raise ValueError("granite_speech switches its LoRA by modality: a batch must be all speech or all text")
+        return True
+
+    @contextlib.contextmanager
+    def audio_context(self, model, speech: bool | None):
+        """The shipped LoRA on for speech, off for text, as the model's own `generate` does."""
+        if not self.has_audio_lora(model) or speech is None:
+            yield
+            return
+        model.enable_adapters() if speech else model.disable_adapters()
+        try:
+            yield
+        finally:
+            model.enable_adapters()
+
+
+class AudioFlamingo3(Family):
+    model_type = "audioflamingo3"
+
+    def load(self, hf, dtype, trust_remote_code=False):
+        from transformers import AudioFlamingo3ForConditionalGeneration
+
+        return AudioFlamingo3ForConditionalGeneration.from_pretrained(hf, dtype=dtype)
+
+
+class Voxtral(Family):
+    model_type = "voxtral"
+
+    def load(self, hf, dtype, trust_remote_code=False):
+        if importlib.util.find_spec("mistral_common") is None:
+            raise ValueError("voxtral takes audio only through its processor's apply_chat_template, which needs the "
+                             "mistral-common tokenizer: pip install 'mistral-common[audio]'")
+        return super().load(hf, dtype, trust_remote_code)
+
+
+FAMILIES = {f.model_type: f for f in (Qwen2Audio(), Qwen25Omni(), GraniteSpeech(), AudioFlamingo3(), Voxtral())}
+
+
+def family_for(config, trust_remote_code: bool = False) -> Family:
+    """The family of a loaded transformers config; refuses what this transformers cannot run."""
+    model_type = getattr(config, "model_type", None)
+    if model_type in FAMILIES:
+        return FAMILIES[model_type]
+    from transformers.models.auto.modeling_auto import MODEL_FOR_MULTIMODAL_LM_MAPPING_NAMES
+
+    if model_type in MODEL_FOR_MULTIMODAL_LM_MAPPING_NAMES or trust_remote_code:
+        return Family()
+    import transformers
+
+    name = REMOTE_ONLY.get(model_type, model_type)
+    raise ValueError(f"{name} ({model_type!r}) is not implemented by the installed transformers {transformers.__version__}; "
+                     "pass trust_remote_code=true to load the repository's own code, or use a family transformers ships")

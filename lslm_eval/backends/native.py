@@ -1,0 +1,318 @@
+"""Transformers-native audio LMs as backends: `hf=HUB_ID_OR_DIR` (Qwen2-Audio, Qwen2.5-Omni, Granite
+Speech, Audio Flamingo 3, ... whatever the installed transformers implements).
+
+A speech request is the family's own conversation: the processor's chat template renders the user
+turn with an audio part where the task's `<audio>` was, the processor expands the audio placeholder
+(called with `audio=`, the transformers 5 keyword), and the model's own forward merges its audio
+features into the placeholder positions. That forward is stopped at the language model's door (a
+pre-hook on the text decoder), so the embeddings the backend hands on are exactly the ones the
+model would have used; nothing of the merge is re-implemented here. The query span of a speech item
+is the run of audio placeholder tokens; a speech request whose prompt holds none is an error.
+
+The text twin is the same conversation, expanded the same way, with the transcript's tokens in
+place of the placeholder run: every position outside the span is the same token id in both
+(the family's audio delimiters, such as Qwen's <|audio_bos|>, stay in the twin's prefix/suffix).
+
+Positions: the language model runs from `inputs_embeds` with 1-D positions 0..S-1 from the
+attention mask. A family whose own merge passes other positions to its decoder (Qwen2.5-Omni's
+multimodal rotary index does so only with images or video) is refused at build time, by comparing
+the positions its forward computed with 0..S-1.
+
+Family facts live in `families.py`; this module is the generic path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from ..audio import SAMPLE_RATE
+from ..prompt import AUDIO_PLACEHOLDER, PromptBatch, PromptItem, collate
+from .families import Family, family_for
+
+BACKEND_FILE = "backend.json"  # marks a checkpoint directory written by NativeSpeechLM.save_pretrained
+TRAINED_FILE = "trained.safetensors"  # the trained non-LoRA parameters (the projector)
+PEFT_DIR = "adapter"
+
+
+class _MergeDone(Exception):
+    """Raised by the pre-hook once the decoder's inputs are recorded: the rest of the forward is not needed."""
+
+
+@dataclass
+class NativeConfig:
+    hf: str  # hub id or local directory
+    family: str = ""  # config.model_type, filled on load
+    system_prompt: str | None = None
+    extra: dict = field(default_factory=dict)
+
+
+class NativePrompt:
+    """The family equivalent of `prompt.PromptBuilder`: renders a user turn into the family's conversation."""
+
+    def __init__(self, processor, family: Family, system_prompt: str | None = None):
+        self.processor = processor
+        self.family = family
+        self.system_prompt = system_prompt
+        self.apply_chat_template = True
+
+    def with_system_prompt(self, system_prompt: str | None) -> "NativePrompt":
+        return NativePrompt(self.processor, self.family, system_prompt)
+
+    def messages(self, user_turn: str) -> list[dict]:
+        """The conversation of one request; `<audio>` becomes the family's audio part."""
+        if user_turn.count(AUDIO_PLACEHOLDER) > 1:
+            raise ValueError("one speech query per request: the user turn holds more than one <audio>")
+        before, _, after = user_turn.partition(AUDIO_PLACEHOLDER)
+        content = [{"type": "text", "text": before}] if before else []
+        if AUDIO_PLACEHOLDER in user_turn:
+            content.append({"type": "audio"})
+        content += [{"type": "text", "text": after}] if after else []
+        system = [{"role": "system", "content": [{"type": "text", "text": self.system_prompt}]}] if self.system_prompt else []
+        return system + [{"role": "user", "content": content}]
+
+    def render(self, user_turn: str) -> str:
+        return self.processor.apply_chat_template(self.messages(user_turn), tokenize=False, add_generation_prompt=True)
+
+
+def placeholder_run(ids: Sequence[int], token_id: int, where: str) -> tuple[int, int]:
+    """(start, end) of the one contiguous run of `token_id` in ids; anything else is an error naming `where`."""
+    hits = [i for i, t in enumerate(ids) if t == token_id]
+    if not hits:
+        raise ValueError(f"{where}: the prompt holds no audio placeholder token (id {token_id}); a speech request "
+                         "must reach the model as audio, not as a text answer")
+    start, end = hits[0], hits[-1] + 1
+    if end - start != len(hits):
+        raise ValueError(f"{where}: the audio placeholder tokens are not one contiguous run (one audio per request)")
+    return start, end
+
+
+class NativeSpeechLM(nn.Module):
+    """A transformers audio LM behind the backend interface (`backends.base`)."""
+
+    def __init__(self, config: NativeConfig, model: nn.Module, processor, family: Family):
+        super().__init__()
+        self.config = config
+        self.family = family
+        self.model = model
+        self.processor = processor
+        self.tokenizer = processor.tokenizer
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.prompt = NativePrompt(processor, family, config.system_prompt)
+        self._twin_cache: dict[tuple[str, str | None], tuple[list[int], list[int]]] = {}
+
+    # ---------------------------------------------------------------- construction
+    @classmethod
+    def from_pretrained(cls, hf: str, device="cpu", dtype="auto", system_prompt: str | None = None,
+                        trust_remote_code: bool = False) -> "NativeSpeechLM":
+        """Load model and processor by hub id or directory; a directory written by `save_pretrained`
+        (backend.json) loads its base model and puts the trained parts back."""
+        from ..model import resolve_dtype
+
+        trained_dir = Path(hf) if (Path(hf) / BACKEND_FILE).is_file() else None
+        config = NativeConfig(hf=hf, system_prompt=system_prompt)
+        if trained_dir is not None:
+            saved = json.loads((trained_dir / BACKEND_FILE).read_text())
+            config = NativeConfig(**{**saved, **({"system_prompt": system_prompt} if system_prompt else {})})
+        from transformers import AutoConfig, AutoProcessor
+
+        hf_config = AutoConfig.from_pretrained(config.hf, trust_remote_code=trust_remote_code)
+        family = family_for(hf_config, trust_remote_code)
+        torch_dtype = resolve_dtype(dtype, device)
+        model = family.load(config.hf, torch_dtype, trust_remote_code).to(device).eval()
+        processor = AutoProcessor.from_pretrained(config.hf, trust_remote_code=trust_remote_code)
+        config.family = hf_config.model_type
+        backend = cls(config, model, processor, family)
+        if trained_dir is not None:
+            backend.load_trained(trained_dir)
+        return backend
+
+    # ---------------------------------------------------------------- the backend interface
+    @property
+    def language_model(self) -> nn.Module:
+        """The whole audio LM (PEFT wraps this; LoRA targets only its text decoder, `trainers`)."""
+        return self.model
+
+    @language_model.setter
+    def language_model(self, module: nn.Module) -> None:
+        self.model = module
+
+    def _base(self) -> nn.Module:
+        return self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
+
+    def text_decoder(self) -> nn.Module:
+        """The family's text decoder (the module holding the decoder layers)."""
+        decoder = self._base().get_decoder()
+        if not isinstance(getattr(decoder, "layers", None), nn.ModuleList):
+            raise ValueError(f"{type(self._base()).__name__}.get_decoder() has no `layers`: cannot name its decoder layers")
+        return decoder
+
+    def decoder_layers(self) -> nn.ModuleList:
+        return self.text_decoder().layers
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.get_input_embeddings().weight.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.model.get_input_embeddings().weight.dtype
+
+    def embed_tokens(self, ids: Tensor) -> Tensor:
+        return self.model.get_input_embeddings()(ids.to(self.device))
+
+    # ---------------------------------------------------------------- inputs
+    def processor_inputs(self, user_turn: str, wav: np.ndarray) -> dict:
+        """The processor's tensors for one speech request (what the model's own forward takes)."""
+        wav = np.asarray(wav, dtype=np.float32)
+        self.family.check_audio(wav)
+        inputs = self.processor(text=self.prompt.render(user_turn), audio=wav, sampling_rate=SAMPLE_RATE, return_tensors="pt")
+        unused = set(getattr(self.processor, "unused_input_names", None) or ())  # bookkeeping the forward does not take
+        return {k: v.to(self.device) if isinstance(v, Tensor) else v for k, v in inputs.items() if k not in unused}
+
+    @torch.no_grad()
+    def merged_embeddings(self, inputs: dict) -> Tensor:
+        """(S, d): the decoder's input embeddings from the model's own forward on `inputs` (batch of 1)."""
+        seen: dict = {}
+
+        def record(module, args, kwargs):
+            seen.update(kwargs)
+            raise _MergeDone
+
+        handle = self.text_decoder().register_forward_pre_hook(record, with_kwargs=True)
+        try:
+            with self.family.audio_context(self._base(), speech=True):
+                self.model(**inputs)
+        except _MergeDone:
+            pass
+        finally:
+            handle.remove()
+        if "inputs_embeds" not in seen:
+            raise RuntimeError(f"{type(self._base()).__name__}'s forward never reached its text decoder")
+        embeds, positions = seen["inputs_embeds"][0], seen.get("position_ids")
+        if positions is not None:
+            expected = torch.arange(embeds.shape[0], device=positions.device)
+            if not bool((positions.reshape(-1, positions.shape[-1]) == expected).all()):
+                raise NotImplementedError(f"{self.family.model_type}: the model's own positions for this input are not 0..S-1; "
+                                          "this backend runs the decoder with sequential positions only")
+        return embeds
+
+    def _speech_item(self, user_turn: str, wav) -> PromptItem:
+        inputs = self.processor_inputs(user_turn, wav)
+        ids = inputs["input_ids"][0].tolist()
+        start, end = placeholder_run(ids, self.family.audio_token_id(self._base().config), f"speech request {user_turn!r}")
+        merged = self.merged_embeddings(inputs)
+        return PromptItem(ids[:start], merged[start:end], ids[end:])
+
+    def _twin_frame(self, user_turn: str) -> tuple[list[int], list[int]]:
+        """Prefix and suffix ids of the speech prompt, expanded by the processor exactly as for speech."""
+        key = (user_turn, self.prompt.system_prompt)
+        if key not in self._twin_cache:
+            silence = np.zeros(SAMPLE_RATE, dtype=np.float32)
+            ids = self.processor_inputs(user_turn, silence)["input_ids"][0].tolist()
+            start, end = placeholder_run(ids, self.family.audio_token_id(self._base().config), f"text twin of {user_turn!r}")
+            self._twin_cache[key] = (ids[:start], ids[end:])
+        return self._twin_cache[key]
+
+    def _text_item(self, user_turn: str, transcript: str | None) -> PromptItem:
+        encode = lambda text: self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        if AUDIO_PLACEHOLDER in user_turn:
+            if not transcript:
+                raise ValueError(f"the user turn {user_turn!r} holds <audio> but neither speech nor a transcript was given")
+            prefix, suffix = self._twin_frame(user_turn)
+            return PromptItem(list(prefix), encode(transcript), list(suffix))
+        sentinel = "\uE000QUERY\uE000"
+        rendered = self.prompt.render(sentinel)
+        if rendered.count(sentinel) != 1:
+            raise ValueError("the chat template must place the user message exactly once")
+        before, after = rendered.split(sentinel)
+        query = encode(user_turn)
+        if not query:
+            raise ValueError("the query is empty")
+        return PromptItem(self.tokenizer(before)["input_ids"] if before else [], query, encode(after))
+
+    def build_items(self, user_turns: Sequence[str], wavs: Sequence | None = None,
+                    transcripts: Sequence[str | None] | None = None) -> list[PromptItem]:
+        wavs = list(wavs) if wavs is not None else [None] * len(user_turns)
+        transcripts = list(transcripts) if transcripts is not None else [None] * len(user_turns)
+        items = []
+        for turn, wav, transcript in zip(user_turns, wavs, transcripts):
+            if wav is not None:
+                if AUDIO_PLACEHOLDER not in turn:
+                    raise ValueError(f"speech was given but the user turn {turn!r} has no <audio> placeholder to put it in")
+                items.append(self._speech_item(turn, wav))
+            else:
+                items.append(self._text_item(turn, transcript))
+        return items
+
+    def collate(self, items: Sequence[PromptItem], padding_side: str = "left") -> PromptBatch:
+        batch = collate(items, self.embed_tokens, padding_side)
+        return PromptBatch(
+            batch.inputs_embeds.to(self.device, self.dtype), batch.attention_mask.to(self.device), batch.position_ids.to(self.device),
+            batch.span_start, batch.span_len, None if batch.labels is None else batch.labels.to(self.device),
+            speech_rows=batch.speech_rows,
+        )
+
+    # ---------------------------------------------------------------- running
+    def forward(self, batch: PromptBatch, **kwargs):
+        with self.family.audio_context(self._base(), speech=self.family.batch_is_speech(batch)):
+            return self.model(inputs_embeds=batch.inputs_embeds, attention_mask=batch.attention_mask,
+                              position_ids=batch.position_ids, labels=batch.labels, **kwargs)
+
+    @torch.no_grad()
+    def generate(self, batch: PromptBatch, max_new_tokens: int = 256, do_sample: bool = False,
+                 temperature: float = 1.0, top_p: float = 1.0, stop: Sequence[str] = ()) -> list[str]:
+        from ..model import cut_at_stop
+
+        sampling = {"do_sample": True, "temperature": temperature, "top_p": top_p} if do_sample else {"do_sample": False, "temperature": None, "top_p": None}
+        with self.family.audio_context(self._base(), speech=self.family.batch_is_speech(batch)):
+            out = self.model.generate(inputs_embeds=batch.inputs_embeds, attention_mask=batch.attention_mask,
+                                      max_new_tokens=max_new_tokens, pad_token_id=self.tokenizer.pad_token_id, top_k=None, **sampling)
+        texts = self.tokenizer.batch_decode(out, skip_special_tokens=True)
+        return [cut_at_stop(text, stop) for text in texts]
+
+    # ---------------------------------------------------------------- trained parts
+    def trainable_state(self) -> dict[str, Tensor]:
+        """The trained parameters that are not LoRA (the projector), by name."""
+        return {n: p.detach().to("cpu").contiguous() for n, p in self.model.named_parameters() if p.requires_grad and "lora_" not in n}
+
+    def save_pretrained(self, path: str | os.PathLike) -> Path:
+        """backend.json (base model + prompt settings), trained.safetensors (projector), adapter/ (PEFT)."""
+        from safetensors.torch import save_file
+
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        save_file(self.trainable_state(), str(path / TRAINED_FILE))
+        if hasattr(self.model, "peft_config"):
+            self.model.save_pretrained(str(path / PEFT_DIR))
+        (path / BACKEND_FILE).write_text(json.dumps({"hf": self.config.hf, "family": self.config.family,
+                                                     "system_prompt": self.config.system_prompt, "extra": self.config.extra}, indent=2))
+        return path
+
+    def load_trained(self, path: str | os.PathLike) -> None:
+        """Put a `save_pretrained` directory's projector and PEFT adapter into this (base) model."""
+        from safetensors.torch import load_file
+
+        path = Path(path)
+        if (path / PEFT_DIR).is_dir():
+            from peft import PeftModel
+
+            self.model = PeftModel.from_pretrained(self.model, str(path / PEFT_DIR)).eval()
+        state = load_file(str(path / TRAINED_FILE)) if (path / TRAINED_FILE).is_file() else {}
+        params = dict(self.model.named_parameters())
+        unknown = sorted(set(state) - set(params))
+        if unknown:
+            raise ValueError(f"{path / TRAINED_FILE}: tensors {unknown[:5]} are not parameters of {type(self._base()).__name__}")
+        with torch.no_grad():
+            for name, tensor in state.items():
+                if params[name].shape != tensor.shape:
+                    raise ValueError(f"{path / TRAINED_FILE}: {name} has shape {tuple(tensor.shape)}, the model {tuple(params[name].shape)}")
+                params[name].copy_(tensor.to(params[name].dtype))
