@@ -18,6 +18,17 @@ CORPUS = [
 torch.set_num_threads(1)
 
 
+@pytest.fixture(autouse=True)
+def isolated_judge_cache(tmp_path, monkeypatch):
+    """Each test's judge answers come from its own server: no disk or memory cache shared between tests."""
+    from lslm_eval.scoring import judge
+
+    monkeypatch.setenv(judge.CACHE_ENV, str(tmp_path / "judge-cache"))
+    judge._memory.clear()
+    yield
+    judge._memory.clear()
+
+
 @pytest.fixture(scope="session")
 def tiny_tokenizer():
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers

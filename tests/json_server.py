@@ -5,19 +5,25 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable, Mapping
 
-Responder = Callable[[str, Mapping[str, str], dict], tuple[int, dict]]  # (path, headers, JSON body) -> (status, JSON)
+Responder = Callable[[str, Mapping[str, str], dict], tuple]  # (path, headers, JSON body) -> (status, JSON[, headers])
 
 
 class JsonServer:
-    """Answers every POST with `respond` from a background thread until closed; `base_url` is OpenAI-style."""
+    """Answers every POST (and GET, body {}) with `respond` from a background thread until closed; `base_url` is OpenAI-style."""
 
     def __init__(self, respond: Responder):
         class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # what a POST becomes after a 302/303 redirect
+                self.do_POST()
+
             def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                status, payload = respond(self.path, self.headers, body)
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length)) if length else {}
+                status, payload, *extra = respond(self.path, self.headers, body)
                 data = json.dumps(payload).encode()
                 self.send_response(status)
+                for name, value in (extra[0] if extra else {}).items():
+                    self.send_header(name, value)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()

@@ -38,7 +38,7 @@ class FakeJudge(JsonServer):
         return self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]
 
     def config(self, **overrides):
-        settings = {"base_url": self.base_url, "api_key": "k", "backoff_s": 0.01, "max_attempts": 3, "timeout_s": 10.0}
+        settings = {"base_url": self.base_url, "api_key": "k", "max_attempts": 3, "timeout_s": 10.0}
         return JudgeConfig(**{**settings, **overrides})
 
 
@@ -161,3 +161,170 @@ def test_qa_majority(samples, verdict):
 
 def test_sdqa_official_is_the_mean():
     assert sdqa_official(47.0, 53.0) == pytest.approx(50.0)
+
+
+# --- the client's reliability: redirects, deadlines, dead endpoints, bad ratings, concurrency, cache --------------------
+# Against real HTTP servers on 127.0.0.1 (tests/json_server.py and raw http.server handlers below).
+
+
+@pytest.mark.parametrize("status", [302, 307])
+def test_the_key_is_not_sent_to_another_host_after_a_redirect(status):
+    with FakeJudge([completion("4", "4", "4")]) as elsewhere:
+        target = elsewhere.base_url + "/chat/completions"
+        with FakeJudge([(status, {}, {"Location": target})]) as first:
+            try:
+                judge_open("q", "r", first.config(api_key="sk-secret"))
+            except JudgeError:
+                pass  # refusing the redirect is also fine; sending the key on is not
+    assert first.requests[0]["auth"] == "Bearer sk-secret" and elsewhere.requests  # the redirect was followed
+    assert all(r["auth"] is None or "sk-secret" not in r["auth"] for r in elsewhere.requests)
+
+
+class DrippingServer:
+    """Accepts a POST, promises a long body and sends one byte every 0.1 s: each read succeeds, the reply never ends."""
+
+    def __init__(self):
+        import threading
+        import time
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                self.rfile.read(int(self.headers["Content-Length"]))
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", "100000")
+                self.end_headers()
+                try:
+                    for _ in range(600):
+                        self.wfile.write(b" ")
+                        self.wfile.flush()
+                        time.sleep(0.1)
+                except OSError:
+                    pass
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_server_that_drips_bytes_is_cut_off_by_the_overall_deadline():
+    drip = DrippingServer()
+    try:
+        with pytest.raises(JudgeError, match=r"passed its deadline of 1.5 s \(LSLM_EVAL_JUDGE_DEADLINE\)"):
+            judge_open("q", "r", JudgeConfig(base_url=drip.base_url, timeout_s=1.0, deadline_s=1.5, max_attempts=1))
+    finally:
+        drip.close()
+
+
+def test_a_dead_endpoint_fails_with_the_endpoint_named():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens here once closed
+    with pytest.raises(JudgeError, match=rf"127.0.0.1:{port}/v1/chat/completions .* failed: .*Connection"):
+        judge_open("q", "r", JudgeConfig(base_url=f"http://127.0.0.1:{port}/v1", max_attempts=2, deadline_s=30))
+
+
+def test_an_out_of_range_rating_is_asked_again_then_an_error():
+    with FakeJudge([completion("10", "4", "4"), completion("5")]) as fake:
+        assert judge_open("q", "r", fake.config()) == ["4", "4", "5"]
+    assert [r["body"]["n"] for r in fake.requests] == [3, 1]
+    with FakeJudge([completion("10", "0", "9")]) as fake:
+        with pytest.raises(JudgeError, match=r"unreadable sample.*'(10|0|9)' is outside the 1-5 scale"):
+            judge_open("q", "r", fake.config())
+    assert len(fake.requests) == 3  # max_attempts
+    with pytest.raises(JudgeError, match="outside the 1-5 scale"):
+        parse_rating("10")
+
+
+def test_calls_run_concurrently_but_bounded():
+    import threading
+    import time
+
+    lock, state = threading.Lock(), {"now": 0, "peak": 0}
+
+    def slow(path, headers, body):
+        with lock:
+            state["now"] += 1
+            state["peak"] = max(state["peak"], state["now"])
+        time.sleep(0.3)
+        with lock:
+            state["now"] -= 1
+        return completion("3", "3", "3")
+
+    with JsonServer(slow) as server:
+        prompts = [f"prompt {i}" for i in range(6)]
+        out = judge.judge_many(prompts, JudgeConfig(base_url=server.base_url, concurrency=2), parse_rating)
+    assert out == [["3", "3", "3"]] * 6
+    assert state["peak"] == 2
+
+
+def test_the_disk_cache_serves_a_rerun_with_the_same_samples(tmp_path):
+    with FakeJudge([completion("4", "5", "3"), completion("1", "1", "1")]) as fake:
+        config = fake.config(cache_dir=str(tmp_path))
+        first = judge_open("q", "r", config)
+        assert judge_open("q", "r", config) == first == ["4", "5", "3"]
+        assert len(fake.requests) == 1  # the second call asked nothing
+        assert judge_open("q", "r", fake.config(cache_dir=str(tmp_path), temperature=0.7)) == ["1", "1", "1"]
+        assert judge_open("q", "r", fake.config(cache_dir=str(tmp_path), model="other")) == ["1", "1", "1"]
+        assert len(fake.requests) == 3  # other sampling settings or model: other keys
+    assert judge.cache_key("q", config) != judge.cache_key("q2", config)
+
+
+def test_reliability_settings_from_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv(judge.BASE_URL_ENV, "http://localhost:8000/v1")
+    monkeypatch.setenv(judge.TIMEOUT_ENV, "5")
+    monkeypatch.setenv(judge.DEADLINE_ENV, "20")
+    monkeypatch.setenv(judge.RETRIES_ENV, "2")
+    monkeypatch.setenv(judge.CONCURRENCY_ENV, "3")
+    monkeypatch.setenv(judge.CACHE_ENV, str(tmp_path))
+    monkeypatch.setenv(judge.API_KEY_ENV, "sk-secret")
+    config = judge_config()
+    assert (config.timeout_s, config.deadline_s, config.max_attempts, config.concurrency, config.cache_dir) == (5, 20, 2, 3, str(tmp_path))
+    assert "sk-secret" not in repr(config)
+    monkeypatch.setenv(judge.CACHE_ENV, "off")
+    assert judge_config().cache_dir is None
+    monkeypatch.setenv(judge.RETRIES_ENV, "many")
+    with pytest.raises(ValueError, match="LSLM_EVAL_JUDGE_RETRIES must be a number"):
+        judge_config()
+    with pytest.raises(ValueError, match="concurrency must be at least 1"):
+        JudgeConfig(base_url="http://x", concurrency=0)
+
+
+def test_a_judged_task_is_prefetched_concurrently_then_scored_from_the_cache(monkeypatch):
+    import threading
+    import time
+
+    from lslm_eval.tasks.voicebench import utils
+
+    lock, state = threading.Lock(), {"now": 0, "peak": 0, "calls": 0}
+
+    def slow(path, headers, body):
+        with lock:
+            state["now"] += 1
+            state["calls"] += 1
+            state["peak"] = max(state["peak"], state["now"])
+        time.sleep(0.2)
+        with lock:
+            state["now"] -= 1
+        return completion("2", "3", "4")
+
+    docs = [{"prompt": f"question {i}"} for i in range(5)]
+    resps = [[f"answer {i}"] for i in range(5)]
+    with JsonServer(slow) as server:
+        monkeypatch.setenv(judge.BASE_URL_ENV, server.base_url)
+        monkeypatch.setenv(judge.CONCURRENCY_ENV, "3")
+        assert utils.prefetch_open(resps, docs) is resps  # a filter that leaves the responses as they are
+        assert (state["calls"], state["peak"]) == (5, 3)
+        scores = [utils.process_open(doc, r) for doc, r in zip(docs, resps)]
+    assert state["calls"] == 5 and all(s["judge_score"] == 3.0 for s in scores)

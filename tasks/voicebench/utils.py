@@ -26,8 +26,8 @@ from lslm_eval.report.scores import JUDGE_SCALE
 from lslm_eval.scoring.bbh import bbh_correct
 from lslm_eval.scoring.harm import is_refusal
 from lslm_eval.scoring.ifeval import ifeval_verdict, instruction_level_accuracy
-from lslm_eval.scoring.judge import (JudgeConfig, JudgeNotConfigured, judge_config, judge_open, judge_qa, open_score,
-                                     qa_majority, sdqa_official)
+from lslm_eval.scoring.judge import (JudgeConfig, JudgeNotConfigured, judge_config, judge_many, judge_open, judge_qa,
+                                     open_judge_prompt, open_score, parse_rating, qa_judge_prompt, qa_majority, sdqa_official)
 from lslm_eval.scoring.mcq import mcq_correct
 from lslm_eval.scoring.pedant import pedant_correct
 from lslm_eval.tasks.audio_docs import PairedDocs
@@ -98,6 +98,23 @@ def configured_judge() -> JudgeConfig | None:
         return judge_config()
     except JudgeNotConfigured:
         return None
+
+
+# --- judge prefetch: lm-eval filters (custom, before take_first) that judge a whole task concurrently -----------------
+# (JudgeConfig.concurrency calls at once); process_results then reads each item's samples from the judge's cache.
+
+
+def prefetch_open(resps: list[list[str]], docs: list[dict[str, Any]]) -> list[list[str]]:
+    judge_many([open_judge_prompt(doc["prompt"], r[0]) for r, doc in zip(resps, docs)],
+               judge_config("an open-ended VoiceBench subset"), parse_rating)
+    return resps
+
+
+def prefetch_sdqa(resps: list[list[str]], docs: list[dict[str, Any]]) -> list[list[str]]:
+    judge = configured_judge()
+    if judge is not None:
+        judge_many([qa_judge_prompt(doc["prompt"], doc["reference"], r[0]) for r, doc in zip(resps, docs)], judge)
+    return resps
 
 
 def process_sdqa(doc: dict[str, Any], results: list[str]) -> dict[str, float]:
