@@ -38,13 +38,16 @@ def load_tasks(names: str, metadata: str | dict | None = None, split: str | None
     return moved
 
 
-def load_paired_items(task, limit: int | None = None) -> list:
+def load_paired_items(task, limit: float | None = None) -> list:
     """PairedItems from an lm-eval task whose docs carry audio with a transcript (a speech task)."""
     import itertools
+
+    from lm_eval.evaluator_utils import get_sample_size
 
     from lslm_eval.audio import load_audio
     from lslm_eval.probe.runner import PairedItem
 
+    limit = get_sample_size(task, limit)  # lm-eval's --limit: a count, or below 1 a fraction of the docs
     items = []
     for doc_id, doc in enumerate(itertools.islice(task.eval_docs, limit)):
         audios = task.doc_to_audio(doc) if task.config.doc_to_audio else None

@@ -8,8 +8,8 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 work=${1:-build/offline-default}
 mkdir -p "$work" && cd "$work"
 lslm-eval data instructions 2400 instructions.jsonl --seed 0  # never the shipped VoiceBench sample's questions
-# (no --max-wer: the paper's 0.1 WER filter costs about 1 s per item here, Whisper decodes 30 s windows)
-lslm-eval data synth instructions.jsonl synth --self-distill --system-prompt "Answer briefly." --max-response-tokens 32
+# (no --max_wer: the paper's 0.1 WER filter costs about 1 s per item here, Whisper decodes 30 s windows)
+lslm-eval data synth instructions.jsonl synth --self_distill --system_prompt "Answer briefly." --max_response_tokens 32
 lslm-eval train "$repo/trainers/recipes/offline_default.yaml"
 last=runs/offline-default/checkpoint-1200
 mkdir -p "$repo/lslm_eval/checkpoints/offline-default"

@@ -98,7 +98,7 @@ def test_leaderboard_prints_markdown_and_writes_every_format(paper_runs, capsys)
     root, truths = paper_runs
     out = root / "board"
     code, stdout, stderr = run_cli(capsys, "leaderboard", root / "speech", root / "text", "--probe", root / "probe",
-                                   "--out", out, *RESAMPLES)
+                                   "--output_path", out, *RESAMPLES)
     assert code == 0, stderr
     rows = markdown_rows(stdout)
     assert [r["checkpoint"] for r in rows] == ["runs/qwen-lora/checkpoint-2000", "runs/qwen-lora/checkpoint-4000"]
@@ -181,7 +181,7 @@ def write_truth(root: Path, checkpoint: str, truth: dict, date: str) -> None:
 def gate_runs(tmp_path, capsys):
     """A baseline leaderboard JSON and candidate run folders: unchanged but for one item, and regressed."""
     truth = write_checkpoint(tmp_path / "base", "runs/a/checkpoint-1000", PAPER_SUBSETS, 0.5, 4)
-    code, _, stderr = run_cli(capsys, "leaderboard", tmp_path / "base", "--out", tmp_path / "ci", "--format", "json", *RESAMPLES)
+    code, _, stderr = run_cli(capsys, "leaderboard", tmp_path / "base", "--output_path", tmp_path / "ci", "--format", "json", *RESAMPLES)
     assert code == 0, stderr
     write_truth(tmp_path / "noise", "runs/a/checkpoint-2000", perturb(truth, {"mmsu": 1}), "2025-05-01T00-00-00")
     write_truth(tmp_path / "worse", "runs/a/checkpoint-2000", perturb(truth, {"sdqa": 10}), "2025-05-01T00-00-00")
@@ -211,7 +211,7 @@ def test_compare_standard_error_rule_and_flat_metric_json(gate_runs, capsys):
     root, truth = gate_runs
     baseline = root / "ci" / "leaderboard.json"
     code, stdout, _ = run_cli(capsys, "compare", "--baseline", baseline, "--candidate", root / "noise", "--tolerance", "0",
-                              "--tolerance-se", "2", *RESAMPLES)
+                              "--tolerance_se", "2", *RESAMPLES)
     assert code == 0 and "2*SE" in stdout  # per-item data give SEs: one flipped item is well within 2 SE
     flat = root / "flat.json"
     flat.write_text(json.dumps({"gap": gap_of(truth, PAPER_SUBSETS) - 5.0}))  # a baseline with a 5-point smaller GAP
@@ -222,14 +222,14 @@ def test_compare_standard_error_rule_and_flat_metric_json(gate_runs, capsys):
 def test_gap_test_reports_the_paired_difference(gate_runs, capsys):
     root, truth = gate_runs
     code, stdout, _ = run_cli(capsys, "compare", "--baseline", root / "base", "--candidate", root / "worse",
-                              "--metrics", "gap", "--tolerance", "10", "--gap-test", *RESAMPLES)
+                              "--metrics", "gap", "--tolerance", "10", "--gap_test", *RESAMPLES)
     assert code == 0  # a 6.67-point GAP rise is within a 10-point tolerance; the test still shows it
     test = markdown_rows(stdout.split("**Paired GAP test")[1])[0]
     assert float(test["difference"]) == pytest.approx(10 * 100 / N_ITEMS / len(PAPER_SUBSETS), abs=1e-4)
     assert float(test["95% low"]) > 0 and float(test["p-value"]) < 0.05 and test["items"] == str(N_ITEMS * 5)
     code, _, stderr = run_cli(capsys, "compare", "--baseline", root / "ci" / "leaderboard.json", "--candidate",
-                              root / "worse", "--gap-test", *RESAMPLES)
-    assert code == 2 and "--gap-test needs --baseline to be the lm-eval output of one checkpoint" in stderr
+                              root / "worse", "--gap_test", *RESAMPLES)
+    assert code == 2 and "--gap_test needs --baseline to be the lm-eval output of one checkpoint" in stderr
 
 
 def test_correlate_prints_fits_and_writes_figures(tmp_path, capsys):
@@ -242,7 +242,7 @@ def test_correlate_prints_fits_and_writes_figures(tmp_path, capsys):
         write_prober_json(tmp_path / "probe" / str(step), checkpoint, 0.5 + 0.01 * (index % 2), 12.0 - index, aps_cos, 8.0 + index**2)
     out = tmp_path / "fig"
     code, stdout, stderr = run_cli(capsys, "correlate", tmp_path / "speech", tmp_path / "text", "--probe", tmp_path / "probe",
-                                   "--out", out, *RESAMPLES)
+                                   "--output_path", out, *RESAMPLES)
     assert code == 0, stderr
     fits = {r["scalar"]: r for r in markdown_rows(stdout)}
     assert set(fits) == {"f_bar_cos", "f_bar_d", "aps_cos", "aps_d"} and {r["n"] for r in fits.values()} == {"4"}
@@ -262,11 +262,11 @@ def test_correlate_without_steps_or_probes(tmp_path, capsys):
         write_checkpoint(tmp_path, f"runs/{name}", ("sdqa",), 0.3 + 0.2 * index, 20 + index)
         write_prober_json(tmp_path / "probe" / name, f"runs/{name}", 0.5, 10.0, 0.3 + 0.1 * index, 9.0)
     code, stdout, stderr = run_cli(capsys, "correlate", tmp_path / "speech", tmp_path / "text", "--probe", tmp_path / "probe",
-                                   "--scalars", "aps_cos", "--out", tmp_path / "fig", *RESAMPLES)
+                                   "--scalars", "aps_cos", "--output_path", tmp_path / "fig", *RESAMPLES)
     assert code == 0 and [r["scalar"] for r in markdown_rows(stdout)] == ["aps_cos"]
     assert "no training-step figure" in stderr and not (tmp_path / "fig" / "training.png").exists()
     assert sorted(p.name for p in (tmp_path / "fig").iterdir()) == ["correlation.csv", "gap_vs_aps.png"]
     (tmp_path / "probe" / "merged" / PROBE_FILE).unlink()
     code, _, stderr = run_cli(capsys, "correlate", tmp_path / "speech", tmp_path / "text", "--probe", tmp_path / "probe",
-                              "--out", tmp_path / "fig", *RESAMPLES)
+                              "--output_path", tmp_path / "fig", *RESAMPLES)
     assert code == 2 and "no 'f_bar_cos' for ['lslm@runs/merged']" in stderr

@@ -37,7 +37,7 @@ def test_figures_cli_draws_every_figure_from_probe_files(tmp_path, tiny_lslm, no
     early = probe_folder(tmp_path / "step-100", tiny_lslm, noise_wavs, keep_cases=("sd-qa/usa/1",))
     late = probe_folder(tmp_path / "step-200", tiny_lslm, noise_wavs[::-1])
     out = tmp_path / "figures"
-    assert main(["figures", str(early), str(late), "--out", str(out), "--item", "sd-qa/usa/1"]) == 0
+    assert main(["figures", str(early), str(late), "--output_path", str(out), "--item", "sd-qa/usa/1"]) == 0
     names = sorted(p.name for p in out.glob("*.png"))
     assert names == ["alignment_sd-qa_usa_1_L1.png", "alignment_sd-qa_usa_1_L2.png", "cka_aligned_step-100.png",
                      "cka_aligned_step-200.png", "cka_pooled_step-100.png", "cka_pooled_step-200.png",
@@ -45,6 +45,6 @@ def test_figures_cli_draws_every_figure_from_probe_files(tmp_path, tiny_lslm, no
     assert all((out / name).read_bytes().startswith(PNG_MAGIC) for name in names)
     assert len(capsys.readouterr().out.splitlines()) == len(names)
     with pytest.raises(SystemExit, match="probe ... --case"):
-        main(["figures", str(late), "--out", str(out), "--item", "sd-qa/usa/0"])
+        main(["figures", str(late), "--output_path", str(out), "--item", "sd-qa/usa/0"])
     with pytest.raises(SystemExit, match="labels"):
-        main(["figures", str(early), str(late), "--labels", "one", "--out", str(out)])
+        main(["figures", str(early), str(late), "--labels", "one", "--output_path", str(out)])

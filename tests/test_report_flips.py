@@ -72,7 +72,7 @@ def test_unmatched_items_are_reported_and_other_tasks_need_choosing(tmp_path):
 def test_flips_cli_writes_jsonl_and_markdown(tmp_path, capsys):
     path_a, path_b, _ = make_runs(tmp_path)
     out = tmp_path / "flips"
-    assert main(["flips", str(path_a), str(tmp_path / "b"), "--labels", "Original", "Angle Bottom3", "--out", str(out), "--examples", "2"]) == 0
+    assert main(["flips", str(path_a), str(tmp_path / "b"), "--labels", "Original", "Angle Bottom3", "--output_path", str(out), "--examples", "2"]) == 0
     rows = [json.loads(line) for line in (out / "flips.jsonl").read_text().splitlines()]
     assert len(rows) == len(ITEMS) and sum(r["status"] == FIXED for r in rows) == 3
     markdown = (out / "flips.md").read_text()

@@ -363,5 +363,5 @@ def test_data_instructions_leave_out_the_shipped_evaluation_sample(tmp_path):
     assert cli.main(["data", "instructions", "3000", str(out)]) == 0
     written = [json.loads(line)["instruction"].lower() for line in out.read_text().splitlines()]
     assert len(written) == 3000 and not held_out & set(written)
-    cli.main(["data", "instructions", "3000", str(out), "--keep-eval-sample"])
+    cli.main(["data", "instructions", "3000", str(out), "--keep_eval_sample"])
     assert held_out & {json.loads(line)["instruction"].lower() for line in out.read_text().splitlines()}

@@ -29,40 +29,40 @@ class TrainConfigError(ValueError):
 class TrainConfig:
     data: str = ""  # manifest.jsonl (audio, instruction, response), a save_to_disk dir, or hub:ID[:CONFIG]:SPLIT
     columns: dict[str, str] = field(default_factory=dict)  # dataset column of each field, e.g. {response: answer}
-    output_dir: str = "runs/train"
+    output_dir: str = "runs/train"  # checkpoints OUT/checkpoint-<step>/, train_log.jsonl (--output_path sets it too)
     # model
-    encoder: str = LSLMConfig.encoder
-    llm: str = LSLMConfig.llm
-    gguf_file: str | None = None
+    encoder: str = LSLMConfig.encoder  # Whisper: an offline name, an openai-whisper name or a checkpoint file
+    llm: str = LSLMConfig.llm  # causal LM: offline:NAME, a hub id or a local directory
+    gguf_file: str | None = None  # the GGUF file inside `llm`, when it holds one
     init_checkpoint: str | None = None  # start from an lslm-eval checkpoint instead of a fresh adaptor
-    stack: int = 5
-    adaptor_hidden: int = 2048
-    activation: str = "gelu"
-    system_prompt: str | None = None
+    stack: int = 5  # encoder frames stacked into one adaptor input
+    adaptor_hidden: int = 2048  # width of the adaptor's hidden layer
+    activation: str = "gelu"  # the adaptor's activation
+    system_prompt: str | None = None  # system turn of every training prompt (kept in the checkpoint)
     # what trains (the encoder never does)
     mode: str = "lora"  # adaptor | lora | full; the adaptor trains in every mode
-    lora_r: int = 8
-    lora_alpha: float = 4.0
-    lora_dropout: float = 0.1
+    lora_r: int = 8  # LoRA rank
+    lora_alpha: float = 4.0  # LoRA scale numerator (scale = alpha / r)
+    lora_dropout: float = 0.1  # dropout on the LoRA path
     lora_targets: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])  # or ["all-linear"]
-    gradient_checkpointing: bool = False
+    gradient_checkpointing: bool = False  # recompute LLM activations in the backward pass (less memory)
     # optimisation
-    lr: float = 2e-5
+    lr: float = 2e-5  # peak learning rate (AdamW)
     adaptor_lr: float | None = None  # defaults to lr
-    weight_decay: float = 0.0
-    warmup_steps: int = 100
+    weight_decay: float = 0.0  # AdamW weight decay
+    warmup_steps: int = 100  # optimizer steps of linear warmup
     decay: str = "cosine"  # cosine | linear | constant, after the linear warmup
     batch_size: int = 8  # examples per process per micro-batch
     grad_accum: int = 1  # micro-batches per optimizer step
     max_steps: int | None = None  # optimizer steps; overrides epochs
-    epochs: float = 2.0
+    epochs: float = 2.0  # passes over the data (when max_steps is unset)
     max_grad_norm: float = 1.0  # 0: no clipping
     text_mix: float = 0.0  # fraction of examples given as written instead of spoken instruction
     distill_weight: float = 0.0  # weight of KL(text-input distribution || speech-input distribution)
     # bookkeeping
-    save_every: int = 500
-    log_every: int = 10
-    seed: int = 0
+    save_every: int = 500  # optimizer steps between checkpoints (and one at the end)
+    log_every: int = 10  # optimizer steps between log lines
+    seed: int = 0  # data order, text_mix draws, fresh adaptor and LoRA weights
     dtype: str = "float32"  # frozen weights and compute; trainable weights stay float32 (mixed precision)
     device: str | None = None  # "cpu" forces the CPU; otherwise accelerate chooses
     frame_cache_gb: float = 2.0  # encoder frames kept in CPU memory per process (the encoder is frozen)
@@ -149,3 +149,22 @@ def load_train_config(config_file: str | Path | None = None, overrides: Sequence
             raise TrainConfigError(f"unknown training option {name!r}; known: {sorted(kinds)}")
         data[name] = _coerce(kinds[name], value)
     return TrainConfig.from_dict(data)
+
+
+def describe_keys() -> list[tuple[str, object, str]]:
+    """(key, default, the comment on its line in `TrainConfig`) for every training option, in order."""
+    import inspect
+    import re
+
+    from dataclasses import MISSING
+
+    comments = {}
+    for line in inspect.getsource(TrainConfig).splitlines():
+        match = re.match(r"\s{4}(\w+): [^#]*?(?:#\s*(.*))?$", line)
+        if match:
+            comments[match.group(1)] = match.group(2) or ""
+    rows = []
+    for option in fields(TrainConfig):
+        default = option.default if option.default is not MISSING else option.default_factory()
+        rows.append((option.name, default, comments.get(option.name, "")))
+    return rows

@@ -7,13 +7,14 @@ functions that only turn arguments into library calls and library errors into ex
 from __future__ import annotations
 
 import argparse
-from lslm_eval.cli import data, intervene, probe, report, train
+from lslm_eval.cli import data, flags, intervene, probe, report, train
 
 VERB_MODULES = (train, probe, intervene, report, data)  # the order of `lslm-eval --help`
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lslm-eval", description=__doc__.splitlines()[0])
+    parser = flags.Parser(prog="lslm-eval", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"lslm-eval {flags.version()}")
     verbs = parser.add_subparsers(dest="verb", required=True)
     for module in VERB_MODULES:
         module.add_to(verbs)

@@ -9,13 +9,14 @@ from pathlib import Path
 def run_probe(args) -> int:
     from tqdm import tqdm
 
+    from lslm_eval.cli.flags import build_lm, seed_everything
     from lslm_eval.paired import TaskDataError, load_paired_items, load_tasks
-    from lslm_eval.plugins.lslm import LSLMEval
     from lslm_eval.probe.cases import save_case
     from lslm_eval.probe.runner import Prober, paired_states
 
-    lm = LSLMEval.create_from_arg_string(args.model_args or "")
-    tasks = load_tasks(args.tasks, args.metadata)
+    seed_everything(args)
+    lm = build_lm(args)
+    tasks = load_tasks(",".join(args.tasks), args.metadata)
     for name, task in tasks.items():
         try:
             items = load_paired_items(task, args.limit)
@@ -23,7 +24,7 @@ def run_probe(args) -> int:
             raise SystemExit(str(err)) from None
         info = {"model": "lslm", "checkpoint": lm.checkpoint, "encoder": lm.model.config.encoder, "llm": lm.model.config.llm,
                 "tasks": [name], "limit": args.limit, "mode": "forward"}
-        prober = Prober(Path(args.output_path) / name, info, cka_aligned_pairs=args.cka_aligned, debiased=args.debiased, keep_items=args.items)
+        prober = Prober(Path(args.output_path) / name, info, cka_aligned_pairs=args.cka_aligned, debiased=args.debiased, keep_items=args.log_samples)
         for key, hs, ht in tqdm(paired_states(lm.model, items, lm.batch_size), total=len(items), desc=f"probe {name}"):
             prober.add(hs, ht, key)
             if key in (args.case or []):
@@ -47,7 +48,7 @@ def run_figures(args) -> int:
         raise SystemExit(f"--labels names {len(labels)} checkpoints for {len(args.probe_json)} probe files")
     results = {label: json.loads(Path(path).read_text()) for label, path in zip(labels, args.probe_json)}
     slug = lambda text: re.sub(r"[^A-Za-z0-9_.-]+", "_", text)
-    out = Path(args.out)
+    out = Path(args.output_path)
     written = [figures.plot_sequence_curves(results, out / "sequence_curves.png"),
                figures.plot_path_statistics(results, out / "path_statistics.png")]
     for label, result in results.items():
@@ -68,17 +69,19 @@ def run_figures(args) -> int:
 
 
 def add_to(verbs) -> None:
+    from lslm_eval.cli import flags
+
     probe = verbs.add_parser("probe", help="layer-wise speech/text similarity, APS and CKA for paired tasks (no generation)")
-    probe.add_argument("--tasks", required=True, help="comma-separated speech tasks, e.g. voicebench_sdqa")
-    probe.add_argument("--model_args", default="", help="as for lm_eval --model lslm")
-    probe.add_argument("--metadata", default=None, help='JSON, as for lm_eval (e.g. {"voicebench_source": "sample"})')
-    probe.add_argument("--limit", type=int, default=None)
-    probe.add_argument("--output_path", default="outputs/probe")
-    probe.add_argument("--items", action="store_true", help="also write per-item JSONL")
-    probe.add_argument("--cka-aligned", default="diagonal", help="layer pairs of the aligned CKA view: diagonal | all")
+    flags.add_tasks(probe)
+    flags.add_model(probe)
+    flags.add_data(probe)
+    flags.add_output_path(probe, "outputs/probe", "folder: OUTPUT_PATH/<task>/probe.json (and items.jsonl, cases)")
+    flags.add_log_samples(probe, "also write per-item statistics (OUTPUT_PATH/<task>/items.jsonl); probe generates nothing")
+    flags.add_seed(probe)
+    probe.add_argument("--cka_aligned", default="diagonal", help="layer pairs of the aligned CKA view: diagonal | all")
     probe.add_argument("--debiased", action="store_true", help="debiased (unbiased HSIC) CKA")
     probe.add_argument("--case", action="append", metavar="KEY", help="also save this item's alignment case (A^cos, A^d, paths) for `figures --item`")
-    probe.add_argument("--case-layer", type=int, action="append", help="layer of the saved cases (repeatable; default: the last layer)")
+    probe.add_argument("--case_layer", type=int, action="append", help="layer of the saved cases (repeatable; default: the last layer)")
     probe.set_defaults(func=run_probe)
 
     figs = verbs.add_parser("figures", help="PNG figures from probe JSON files (curves, CKA, monotonicity, alignment cases)")
@@ -86,5 +89,5 @@ def add_to(verbs) -> None:
     figs.add_argument("--labels", nargs="+", default=None, help="one label per probe file (default: its folder name)")
     figs.add_argument("--item", action="append", metavar="KEY", help="draw this item's alignment case (saved by `probe --case KEY`)")
     figs.add_argument("--case", action="append", metavar="CASE_JSON", help="draw this alignment case file")
-    figs.add_argument("--out", default="outputs/figures")
+    flags.add_output_path(figs, "outputs/figures", "folder for the PNG files")
     figs.set_defaults(func=run_figures)

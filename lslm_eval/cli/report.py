@@ -77,7 +77,7 @@ def run_flips(args) -> int:
         report = compare_runs(a, b, args.threshold)
     except (OSError, ValueError) as err:
         raise SystemExit(f"lslm-eval flips: {err}") from None
-    jsonl, markdown = write_flip_report(report, args.out, args.examples)
+    jsonl, markdown = write_flip_report(report, args.output_path, args.examples)
     print(render_markdown(report, args.examples))
     print(f"-> {jsonl}, {markdown}")
     return 0
@@ -88,12 +88,12 @@ def run_leaderboard(args) -> int:
     from lslm_eval.report.outputs import write_leaderboard
     from lslm_eval.report.sources import find_probe_files
 
-    if args.format and not args.out:
-        raise ValueError("--format chooses the files written into --out DIR: give --out")
+    if args.format and not args.output_path:
+        raise ValueError("--format chooses the files written into --output_path DIR: give --output_path")
     board = leaderboard_from(args, args.runs, find_probe_files(args.probe))
     print(board.to_markdown(), end="")
-    if args.out:
-        for path in write_leaderboard(board, args.out, args.format):
+    if args.output_path:
+        for path in write_leaderboard(board, args.output_path, args.format):
             print(f"wrote {path}", file=sys.stderr)
     return 0
 
@@ -121,7 +121,7 @@ def run_correlate(args) -> int:
 
     board = leaderboard_from(args, args.runs, find_probe_files(args.probe))
     print_notes("leaderboard", board.notes)
-    result, written, undated = write_correlation(board, args.out, args.scalars, args.group_by)
+    result, written, undated = write_correlation(board, args.output_path, args.scalars, args.group_by)
     print(result.to_markdown(), end="")
     if undated:
         print(f"no training-step figure: {undated} carry no step (name checkpoints checkpoint-<step>)", file=sys.stderr)
@@ -142,30 +142,31 @@ def add_board_options(parser: argparse.ArgumentParser) -> None:
 def add_probe_options(parser: argparse.ArgumentParser, required: bool) -> None:
     parser.add_argument("--probe", nargs="+", action="extend", default=[], required=required, metavar="FILE_OR_DIR",
                         help="probe.json files, or folders holding them (probe=DIR, lslm-eval probe --output_path)")
-    parser.add_argument("--probe-task", default=None, help="use only probe files of this task (when several per checkpoint)")
+    parser.add_argument("--probe_task", default=None, help="use only probe files of this task (when several per checkpoint)")
 
 
 def add_to(verbs) -> None:
+    from lslm_eval.cli.flags import add_output_path
     from lslm_eval.report.outputs import REPORT_FORMATS
 
     flips = verbs.add_parser("flips", help="per-item fixed / broken between two runs (lm-eval sample logs or grid folders)")
     flips.add_argument("run_a", help="samples_<task>_<date>.jsonl, or a folder holding one (the reference run)")
     flips.add_argument("run_b", help="the same for the compared run")
     flips.add_argument("--task", default=None, help="task to read when a folder holds several")
-    flips.add_argument("--task-b", default=None, help="task of run B when it differs (e.g. voicebench_sdqa_text against voicebench_sdqa)")
+    flips.add_argument("--task_b", default=None, help="task of run B when it differs (e.g. voicebench_sdqa_text against voicebench_sdqa)")
     flips.add_argument("--metric", default=None, help="per-item score (default: the task's main metric)")
     flips.add_argument("--filter", default="none", help="lm-eval filter whose samples to read")
     flips.add_argument("--threshold", type=float, default=0.0, help="an item is right when its score is above this")
-    flips.add_argument("--labels", nargs=2, default=None, metavar=("A", "B"))
+    flips.add_argument("--labels", nargs=2, default=None, metavar=("A", "B"), help="names of run A and run B in the report")
     flips.add_argument("--examples", type=int, default=3, help="examples of each kind in the Markdown")
-    flips.add_argument("--out", default="outputs/flips")
+    add_output_path(flips, "outputs/flips", "folder for flips.jsonl and flips.md")
     flips.set_defaults(func=run_flips)
 
     board = verbs.add_parser("leaderboard", help="speech/text scores, Overall, GAP with interval and similarity per checkpoint")
     board.add_argument("runs", nargs="+", metavar="RUN_DIR", help="lm_eval --output_path folders (or results_*.json)")
     add_probe_options(board, required=False)
     add_board_options(board)
-    board.add_argument("--out", default=None, metavar="DIR", help="also write leaderboard.{md,csv,json,html} here")
+    add_output_path(board, None, "also write leaderboard.{md,csv,json,html} into this folder")
     board.add_argument("--format", type=formats_arg, default=None, help=f"files to write (default {','.join(REPORT_FORMATS)})")
     board.set_defaults(func=run_leaderboard)
 
@@ -173,11 +174,11 @@ def add_to(verbs) -> None:
     gate.add_argument("--baseline", required=True, help="a run folder, a leaderboard JSON or a metric JSON")
     gate.add_argument("--candidate", required=True, help="a run folder, a leaderboard JSON or a metric JSON")
     gate.add_argument("--tolerance", type=float, default=1.0, help="allowed worsening in points")
-    gate.add_argument("--tolerance-se", type=float, default=None, metavar="K",
+    gate.add_argument("--tolerance_se", type=float, default=None, metavar="K",
                       help="allow K standard errors of the difference instead, where both sides have one")
     gate.add_argument("--metrics", nargs="+", default=None, metavar="PATTERN",
                       help="metrics to track (fnmatch patterns, e.g. gap 'speech/*'); default every baseline metric")
-    gate.add_argument("--gap-test", action="store_true", help="also a paired bootstrap test of the two GAPs (run folders)")
+    gate.add_argument("--gap_test", action="store_true", help="also a paired bootstrap test of the two GAPs (run folders)")
     add_board_options(gate)
     gate.set_defaults(func=run_compare)
 
@@ -187,7 +188,7 @@ def add_to(verbs) -> None:
     add_board_options(fit)
     fit.add_argument("--scalars", nargs="+", default=["f_bar_cos", "f_bar_d", "aps_cos", "aps_d"],
                      choices=["f_bar_cos", "f_bar_d", "aps_cos", "aps_d"], help="similarity scalars to fit GAP on")
-    fit.add_argument("--group-by", choices=["model", "run"], default=None,
+    fit.add_argument("--group_by", choices=["model", "run"], default=None,
                      help="one fit per model type or per training run (a checkpoint's parent folder)")
-    fit.add_argument("--out", default="outputs/correlate", metavar="DIR", help="correlation.csv and PNG figures")
+    add_output_path(fit, "outputs/correlate", "folder for correlation.csv and the PNG figures")
     fit.set_defaults(func=run_correlate)

@@ -1,4 +1,4 @@
-"""The paired GAP test of `compare --gap-test`, as a Markdown table.
+"""The paired GAP test of `compare --gap_test`, as a Markdown table.
 
 Both sides must be the lm-eval output of one checkpoint with sample logs: the test resamples the
 items both were scored on (stratified paired bootstrap; p from a sign-flip test, report.bootstrap).
@@ -19,9 +19,9 @@ def gap_test_table(baseline: GateSide, candidate: GateSide, n_resamples: int, co
     rows = []
     for side, flag in ((baseline, "--baseline"), (candidate, "--candidate")):
         if side.board is None or len(side.board.rows) != 1:
-            raise ValueError(f"--gap-test needs {flag} to be the lm-eval output of one checkpoint (with sample logs)")
+            raise ValueError(f"--gap_test needs {flag} to be the lm-eval output of one checkpoint (with sample logs)")
         if not side.board.rows[0].paired:
-            raise ValueError(f"--gap-test: {side.board.rows[0].name} has no per-item scores; run lm_eval with --log_samples")
+            raise ValueError(f"--gap_test: {side.board.rows[0].name} has no per-item scores; run lm_eval with --log_samples")
         rows.append(side.board.rows[0])
     result = compare_gaps(rows[1].paired, rows[0].paired, n_resamples=n_resamples, confidence=confidence, seed=seed)
     level = f"{round(result.confidence * 100)}%"
