@@ -24,9 +24,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from . import integrity
+from . import generation, integrity
 from .adaptor import Adaptor
 from .encoder import SpeechEncoder, load_encoder
+from .generation import DecodeStats, cut_at_stop  # noqa: F401  (cut_at_stop: re-exported)
 from .probe.hooks import find_decoder_layers
 from .prompt import PromptBatch, PromptBuilder, PromptItem, collate
 
@@ -240,10 +241,12 @@ class LSLM(nn.Module):
     def embed_speech(self, wavs: Sequence[np.ndarray | Tensor]) -> list[Tensor]:
         """Each waveform (n_i,) 16 kHz -> speech embeddings (ceil(T_i / N), d_llm).
 
-        Clips are encoded one at a time: Whisper's encoder has no padding mask, so batching clips of
-        different lengths would let padding leak into the frames.
+        Clips are encoded in padded batches whose padding is masked (SpeechEncoder.encode_batch:
+        each clip's frames equal its unbatched frames); the adaptor runs per clip.
         """
-        embeddings = [self.adaptor(self.encoder(wav).unsqueeze(0))[0] for wav in wavs]
+        if not len(wavs):
+            return []
+        embeddings = [self.adaptor(frames.unsqueeze(0))[0] for frames in self.encoder.encode_batch(list(wavs))]
         for embedding in embeddings:  # the audio was checked finite: non-finite here means damaged weights
             integrity.finite_or_raise(embedding, f"the speech embeddings of {self.describe()} (its encoder or adaptor weights are damaged)")
         return embeddings
@@ -271,23 +274,13 @@ class LSLM(nn.Module):
             position_ids=batch.position_ids, labels=batch.labels, **kwargs,
         )
 
-    @torch.no_grad()
     def generate(self, batch: PromptBatch, max_new_tokens: int = 256, do_sample: bool = False,
-                 temperature: float = 1.0, top_p: float = 1.0, stop: Sequence[str] = ()) -> list[str]:
-        """Left-padded batch -> one decoded continuation per row, cut at the first stop string."""
-        sampling = {"do_sample": True, "temperature": temperature, "top_p": top_p} if do_sample else {"do_sample": False, "temperature": None, "top_p": None}
-        out = self.llm.generate(
-            inputs_embeds=batch.inputs_embeds, attention_mask=batch.attention_mask, max_new_tokens=max_new_tokens,
-            pad_token_id=self.tokenizer.pad_token_id, top_k=None, **sampling,
-        )
-        texts = self.tokenizer.batch_decode(out, skip_special_tokens=True)
-        return [cut_at_stop(text, stop) for text in texts]
-
-
-def cut_at_stop(text: str, stop: Sequence[str]) -> str:
-    """The text up to the first occurrence of any stop string."""
-    cut = min((i for s in stop if s and (i := text.find(s)) >= 0), default=len(text))
-    return text[:cut]
+                 temperature: float = 1.0, top_p: float = 1.0, stop: Sequence[str] = (), max_rows: int | None = None,
+                 stats: DecodeStats | None = None) -> list[str]:
+        """Left-padded batch -> one decoded continuation per row, cut at the first stop string
+        (lslm_eval.generation: finished rows leave the batch; `max_rows` refills freed slots)."""
+        return generation.generate(self.llm, self.tokenizer, batch, max_new_tokens, do_sample, temperature, top_p,
+                                   stop, max_rows=max_rows, stats=stats)
 
 
 def verify_checkpoint(path: str | os.PathLike) -> LSLMConfig:
