@@ -56,6 +56,9 @@ class SpeechEncoder(nn.Module):
 
     def forward(self, wav: Tensor | np.ndarray) -> Tensor:
         """wav: (n,) float32 at 16 kHz -> (T, d) with T = n_encoder_frames(n)."""
+        return torch.cat([self._encode_chunk(chunk) for chunk in self._chunks(wav)], dim=0)
+
+    def _chunks(self, wav: Tensor | np.ndarray) -> list[Tensor]:
         wav = torch.as_tensor(wav, dtype=torch.float32)
         if wav.ndim != 1:
             raise ValueError(f"expected a mono waveform of shape (n,), got {tuple(wav.shape)}")
@@ -64,7 +67,57 @@ class SpeechEncoder(nn.Module):
         chunks = [wav[i : i + CHUNK_SAMPLES] for i in range(0, wav.numel(), CHUNK_SAMPLES)]
         if len(chunks) > 1 and chunks[-1].numel() < MIN_SAMPLES:
             chunks = chunks[:-1]  # a tail shorter than one frame carries nothing
-        return torch.cat([self._encode_chunk(chunk) for chunk in chunks], dim=0)
+        return chunks
+
+    def encode_batch(self, wavs: list[Tensor | np.ndarray], batch_size: int = 16) -> list[Tensor]:
+        """Several clips -> the frames `forward` gives each, encoded `batch_size` chunks at a time.
+
+        Chunks of different lengths share a batch exactly: each chunk's mel is computed alone (its
+        normalisation is per clip), padded with zeros on the right, the first convolution's outputs
+        at padded positions are zeroed (so the second convolution sees the zeros a lone chunk's
+        padding gives), and attention masks the padded frames as keys. Only the chunk's own frames
+        are returned, equal to its unbatched frames up to floating-point summation order.
+        """
+        from whisper.audio import log_mel_spectrogram, pad_or_trim
+
+        chunks = [(clip, chunk) for clip, wav in enumerate(wavs) for chunk in self._chunks(wav)]
+        mels, kept = [], []
+        for _, chunk in chunks:
+            audio = pad_or_trim(chunk, CHUNK_SAMPLES) if self.padded else chunk
+            mels.append(log_mel_spectrogram(audio.to(self.device), self.n_mels))
+            kept.append((chunk.numel() // HOP_LENGTH + 1) // 2)
+        order = sorted(range(len(chunks)), key=lambda i: -mels[i].shape[1])  # similar lengths together
+        frames: list[Tensor | None] = [None] * len(chunks)
+        for start in range(0, len(order), batch_size):
+            group = order[start : start + batch_size]
+            for i, out in zip(group, self._encode_mels([mels[i] for i in group])):
+                frames[i] = out[: kept[i]]
+        per_clip: list[list[Tensor]] = [[] for _ in wavs]
+        for (clip, _), out in zip(chunks, frames):
+            per_clip[clip].append(out)
+        return [torch.cat(parts, dim=0) for parts in per_clip]
+
+    def _encode_mels(self, mels: list[Tensor]) -> list[Tensor]:
+        """mels: (n_mels, n_i) each -> (ceil(n_i / 2), d) each, in one padded, masked batch."""
+        lengths = torch.tensor([m.shape[1] for m in mels], device=self.device)
+        width = int(lengths.max())
+        if bool((lengths == width).all()):  # nothing to mask: the unbatched code path, batched
+            out = self._encode_mel(torch.stack(mels).to(self.compute_dtype))
+            return list(out)
+        x = torch.zeros(len(mels), mels[0].shape[0], width, device=self.device)
+        for b, mel in enumerate(mels):
+            x[b, :, : mel.shape[1]] = mel
+        enc = self.encoder
+        x = nn.functional.gelu(enc.conv1(x.to(self.compute_dtype)))
+        x = x * (torch.arange(width, device=self.device) < lengths[:, None])[:, None, :].to(x.dtype)
+        x = nn.functional.gelu(enc.conv2(x)).permute(0, 2, 1)
+        x = (x + enc.positional_embedding[: x.shape[1]]).to(x.dtype)
+        frames = (lengths + 1) // 2
+        keys = (torch.arange(x.shape[1], device=self.device) < frames[:, None])[:, None, None, :]  # (B, 1, 1, T)
+        for block in enc.blocks:
+            x = _masked_block(block, x, keys)
+        x = enc.ln_post(x)
+        return [x[b, : int(frames[b])] for b in range(len(mels))]
 
     def _encode_chunk(self, chunk: Tensor) -> Tensor:
         """chunk: (n,), n <= 30 s -> (ceil(n_mel / 2), d)."""
@@ -94,3 +147,14 @@ def load_encoder(name: str, device: str | torch.device = "cpu", padded: bool = F
 
     whisper_model = load_whisper(name, device=device)
     return SpeechEncoder(whisper_model.encoder, whisper_model.dims.n_mels, padded=padded)
+
+
+def _masked_block(block: nn.Module, x: Tensor, keys: Tensor) -> Tensor:
+    """whisper's ResidualAttentionBlock (self-attention only) with padded frames masked as keys."""
+    attn = block.attn
+    h = block.attn_ln(x)
+    q, k, v = attn.query(h), attn.key(h), attn.value(h)
+    heads = lambda t: t.view(*t.shape[:2], attn.n_head, -1).permute(0, 2, 1, 3)
+    a = nn.functional.scaled_dot_product_attention(heads(q), heads(k), heads(v), attn_mask=keys)
+    x = x + attn.out(a.permute(0, 2, 1, 3).flatten(start_dim=2))
+    return x + block.mlp(block.mlp_ln(x))

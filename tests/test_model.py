@@ -118,3 +118,28 @@ def test_lslm_is_a_complete_backend(tiny_lslm):
 
     assert missing_members(tiny_lslm) == [] and isinstance(tiny_lslm, SpeechLM)
     assert tiny_lslm.language_model is tiny_lslm.llm and len(tiny_lslm.decoder_layers()) == 2
+
+
+@pytest.mark.parametrize("padded", [False, True])
+def test_batched_encoding_gives_each_clip_its_unbatched_frames(tiny_lslm, noise_wavs, padded):
+    enc = tiny_lslm.encoder
+    enc.padded = padded
+    rng = np.random.default_rng(1)
+    long = rng.uniform(-0.1, 0.1, CHUNK_SAMPLES + 9000).astype(np.float32)  # two chunks of different lengths
+    wavs = [*noise_wavs, long, noise_wavs[0][:7999]]
+    batched = enc.encode_batch(wavs, batch_size=3)
+    for wav, frames in zip(wavs, batched):
+        single = enc(wav)
+        assert frames.shape == single.shape
+        torch.testing.assert_close(frames, single, rtol=1e-4, atol=1e-4)
+    # the mask matters: without it the padding of a longer neighbour changes a short clip's frames
+    from lslm_eval import encoder as encoder_module
+
+    if not padded:
+        unmasked = encoder_module._masked_block
+        try:
+            encoder_module._masked_block = lambda block, x, keys: block(x)
+            leaked = enc.encode_batch(wavs[:3], batch_size=3)
+        finally:
+            encoder_module._masked_block = unmasked
+        assert not torch.allclose(leaked[2], enc(wavs[2]), atol=1e-4)
