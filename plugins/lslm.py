@@ -15,6 +15,7 @@ import contextlib
 import difflib
 import inspect
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from lm_eval.api.model import TemplateLM
 from lm_eval.utils import get_rolling_token_windows, make_disjoint_window
 from tqdm import tqdm
 
-from lslm_eval.audio import load_audio
+from lslm_eval.audio import SAMPLE_RATE, load_audio
 from lslm_eval.backends import load_backend
 from lslm_eval.model import DEFAULT_CHECKPOINT
 from lslm_eval.prompt import AUDIO_PLACEHOLDER
@@ -33,6 +34,8 @@ from lslm_eval.prompt import AUDIO_PLACEHOLDER
 log = logging.getLogger(__name__)
 DEFAULT_MAX_GEN_TOKS = 256
 DEFAULT_BATCH_SIZE = 8  # also what `auto` / `auto:N` give: no batch-size search is done
+REFILL_CHUNKS = 8  # batches' worth of requests per refilling generate call
+ENCODER_FRAMES_PER_SECOND = 50  # Whisper: 20 ms per encoder frame
 TRUE_WORDS = {"1", "true", "yes", "on"}
 LM_EVAL_EXTRAS = ("batch_size", "max_batch_size", "device")  # lm-eval passes these to every model it builds: all known
 
@@ -97,6 +100,7 @@ class LSLMEval(TemplateLM):
             if device is not None:  # lm-eval passes its --device default ("cuda") on every machine
                 log.warning("lslm: %s is not available here; running on the CPU", device)
             device = "cuda" if torch.cuda.is_available() else "cpu"
+        device = self._setup_ranks(device)
         self.seed = int(seed)
         torch.manual_seed(self.seed)
         overrides = {k: v for k, v in {"encoder": encoder, "llm": llm, "gguf_file": gguf_file, "tokenizer": tokenizer_name,
@@ -115,6 +119,7 @@ class LSLMEval(TemplateLM):
         self.max_gen_toks = int(max_gen_toks)
         self.max_length = int(max_length)
         self.prober = None
+        self._probed: set[int] = set()
         if probe:
             from lslm_eval.probe.runner import Prober
 
@@ -147,6 +152,44 @@ class LSLMEval(TemplateLM):
     def create_from_arg_obj(cls, arg_dict: dict[str, Any], additional_config: dict | None = None) -> "LSLMEval":
         return cls(**merge_model_args(cls.known_model_args(), dict(arg_dict), additional_config))
 
+    def _setup_ranks(self, device: str) -> str:
+        """Under `accelerate launch` with several processes: rank and world size from accelerate (as
+        lm-eval's `hf` model does; the evaluator then gives each rank its share of the documents),
+        and this process's device. Returns the device to load onto."""
+        if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+            return device
+        from datetime import timedelta
+
+        from accelerate import Accelerator, InitProcessGroupKwargs
+
+        accelerator = Accelerator(kwargs_handlers=[InitProcessGroupKwargs(timeout=timedelta(weeks=52))])
+        if accelerator.num_processes <= 1:
+            return device
+        self.accelerator = accelerator
+        self._rank, self._world_size = accelerator.process_index, accelerator.num_processes
+        if accelerator.device.type != torch.device(device).type:
+            log.warning("lslm: rank %d runs on %s (from accelerate), not %s", self._rank, accelerator.device, device)
+        return str(accelerator.device)
+
+    # lm-eval's data-parallel primitives (evaluator.evaluate calls them when world_size > 1)
+    @property
+    def device(self):
+        return self.model.device
+
+    def all_gather(self, tensor):
+        return tensor if self.world_size <= 1 else self.accelerator.gather(tensor)
+
+    def gather_object(self, obj, dst: int = 0):
+        if self.world_size <= 1:
+            return [obj]
+        result = [None] * self.world_size if self.rank == dst else None
+        torch.distributed.gather_object(obj=obj, object_gather_list=result, dst=dst)
+        return result
+
+    def barrier(self) -> None:
+        if self.world_size > 1:
+            self.accelerator.wait_for_everyone()
+
     def set_intervention(self, setting=None) -> None:
         """Switch the intervention (an `intervene.settings.Intervention`, or None for none) between runs."""
         if setting is not None:
@@ -177,23 +220,58 @@ class LSLMEval(TemplateLM):
 
     # ---------------------------------------------------------------- generation
     def generate_until(self, requests: list[Instance], disable_tqdm: bool = False) -> list[str]:
+        """Longest prompts first; with no hooks (probe, intervention) `REFILL_CHUNKS` batches' worth
+        of requests go to one `generate` call that decodes `batch_size` rows at a time and refills
+        the slots of finished rows; with hooks each batch is one prefill, as the hooks need."""
         torch.manual_seed(self.seed)
         self._refuse_calibration_overlap(requests)
-        order = sorted(range(len(requests)), key=lambda i: -len(requests[i].args[0]))
+        self._probed: set[int] = set()  # lm-eval pads a rank's share with copies of one request: probe it once
+        lengths = [self._expected_length(request) for request in requests]  # (is speech, prompt length)
+        order = sorted(range(len(requests)), key=lambda i: (lengths[i][0], -lengths[i][1]))
+        hooks = self.prober is not None or self.intervention is not None
+        chunk_size = self.batch_size * (1 if hooks else REFILL_CHUNKS)
         results: list[str | None] = [None] * len(requests)
         bar = tqdm(total=len(requests), desc="lslm generate_until", disable=disable_tqdm or self.rank != 0)
         for group in self._group_by_gen_kwargs(requests, order):
-            for start in range(0, len(group), self.batch_size):
-                chunk = group[start : start + self.batch_size]
-                texts = self._generate_batch([requests[i] for i in chunk])
+            for start in range(0, len(group), chunk_size):
+                chunk = group[start : start + chunk_size]
+                texts = self._generate_batch([requests[i] for i in chunk], max_rows=None if hooks else self.batch_size)
                 for i, text in zip(chunk, texts):
                     results[i] = text
                     self.cache_hook.add_partial("generate_until", requests[i].args[:2], text)
                 bar.update(len(chunk))
         bar.close()
-        if self.prober is not None and self.prober.stats.n_items:
-            log.info("lslm: probe results in %s", self.prober.write())
+        if self.prober is not None:
+            self._write_probe()
         return results
+
+    def _expected_length(self, request: Instance) -> tuple[bool, float]:
+        """(whether it is a speech request, its prompt length in LLM positions estimated without
+        encoding): requests are ordered by it, so a batch holds one modality and similar lengths."""
+        context = request.args[0]
+        media = request.args[2] if len(request.args) > 2 else {}
+        audios = (media or {}).get("audio") or []
+        length = float(len(self.tok_encode(context.replace(AUDIO_PLACEHOLDER, ""))))
+        if audios:
+            audio = audios[0]
+            if isinstance(audio, dict) and audio.get("array") is not None:
+                seconds = len(audio["array"]) / float(audio.get("sampling_rate", SAMPLE_RATE))
+            else:
+                seconds = load_audio(audio).size / SAMPLE_RATE
+            length += seconds * ENCODER_FRAMES_PER_SECOND / max(1, getattr(self.model.config, "stack", 1))
+        return bool(audios), length
+
+    def _write_probe(self) -> None:
+        """Merge every rank's probing statistics into rank 0's and write them there."""
+        prober = self.prober
+        if self.world_size > 1:
+            shards = self.gather_object(prober)
+            if self.rank != 0:
+                return
+            for shard in shards[1:]:
+                prober.merge(shard)
+        if prober.stats.n_items:
+            log.info("lslm: probe results in %s", prober.write())
 
     @staticmethod
     def _group_by_gen_kwargs(requests: list[Instance], order: list[int]) -> list[list[int]]:
@@ -202,7 +280,7 @@ class LSLMEval(TemplateLM):
             groups.setdefault(repr(sorted(requests[i].args[1].items())), []).append(i)
         return list(groups.values())
 
-    def _generate_batch(self, requests: list[Instance]) -> list[str]:
+    def _generate_batch(self, requests: list[Instance], max_rows: int | None = None) -> list[str]:
         unpacked = [self._unpack(request) for request in requests]
         turns, wavs, transcripts, keys = (list(column) for column in zip(*unpacked))
         gen_kwargs = dict(requests[0].args[1])
@@ -212,9 +290,11 @@ class LSLMEval(TemplateLM):
         options = {"max_new_tokens": int(gen_kwargs.get("max_gen_toks", self.max_gen_toks)), "stop": until,
                    "do_sample": as_bool(gen_kwargs.get("do_sample", False)),
                    "temperature": float(gen_kwargs.get("temperature") or 1.0), "top_p": float(gen_kwargs.get("top_p", 1.0))}
-        paired = [row for row, (wav, text) in enumerate(zip(wavs, transcripts)) if wav is not None and text]
+        paired = [row for row, (wav, text) in enumerate(zip(wavs, transcripts)) if wav is not None and text
+                  and id(requests[row]) not in self._probed]
+        self._probed.update(id(requests[row]) for row in paired)
         with self._intervention(batch, wavs, turns, transcripts) as batch:  # edits the speech span at the prefill
-            generate = lambda: self.model.generate(batch, **options)
+            generate = lambda: self.model.generate(batch, max_rows=max_rows, **options)
             if self.prober is None or not paired:
                 return generate()
             from lslm_eval.probe.hooks import capture_layers, span_states

@@ -54,7 +54,8 @@ class SpeechLM(Protocol):
     def forward(self, batch: PromptBatch, **kwargs): ...
 
     def generate(self, batch: PromptBatch, max_new_tokens: int = 256, do_sample: bool = False,
-                 temperature: float = 1.0, top_p: float = 1.0, stop: Sequence[str] = ()) -> list[str]: ...
+                 temperature: float = 1.0, top_p: float = 1.0, stop: Sequence[str] = (), max_rows: int | None = None,
+                 stats=None) -> list[str]: ...  # via lslm_eval.generation.generate
 
     def decoder_layers(self) -> nn.ModuleList: ...
 

@@ -267,17 +267,15 @@ class NativeSpeechLM(nn.Module):
             return self.model(inputs_embeds=batch.inputs_embeds, attention_mask=batch.attention_mask,
                               position_ids=batch.position_ids, labels=batch.labels, **kwargs)
 
-    @torch.no_grad()
     def generate(self, batch: PromptBatch, max_new_tokens: int = 256, do_sample: bool = False,
-                 temperature: float = 1.0, top_p: float = 1.0, stop: Sequence[str] = ()) -> list[str]:
-        from ..model import cut_at_stop
+                 temperature: float = 1.0, top_p: float = 1.0, stop: Sequence[str] = (), max_rows: int | None = None,
+                 stats=None) -> list[str]:
+        """Through lslm_eval.generation (finished rows leave, stop strings while decoding, `max_rows` refills)."""
+        from .. import generation
 
-        sampling = {"do_sample": True, "temperature": temperature, "top_p": top_p} if do_sample else {"do_sample": False, "temperature": None, "top_p": None}
         with self.family.audio_context(self._base(), speech=self.family.batch_is_speech(batch)):
-            out = self.model.generate(inputs_embeds=batch.inputs_embeds, attention_mask=batch.attention_mask,
-                                      max_new_tokens=max_new_tokens, pad_token_id=self.tokenizer.pad_token_id, top_k=None, **sampling)
-        texts = self.tokenizer.batch_decode(out, skip_special_tokens=True)
-        return [cut_at_stop(text, stop) for text in texts]
+            return generation.generate(self.model, self.tokenizer, batch, max_new_tokens, do_sample, temperature, top_p,
+                                       stop, max_rows=max_rows, stats=stats)
 
     # ---------------------------------------------------------------- trained parts
     def trainable_state(self) -> dict[str, Tensor]:

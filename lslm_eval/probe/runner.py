@@ -51,6 +51,16 @@ class Prober:
         for cka in self.cka.values():
             cka.update(hs, ht)
 
+    def merge(self, other: "Prober") -> "Prober":
+        """Fold another shard's Prober (another process's items, same model and options) into this one."""
+        self.stats.merge(other.stats)
+        for view, cka in self.cka.items():
+            cka.merge(other.cka[view])
+        for task in other.info.get("tasks", []):
+            if task not in self.info.setdefault("tasks", []):
+                self.info["tasks"].append(task)
+        return self
+
     def result(self) -> dict:
         return {"info": self.info, **self.stats.result(), "cka": {view: cka.result() for view, cka in self.cka.items()}}
 
