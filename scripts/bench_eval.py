@@ -120,7 +120,8 @@ def run_transformers_generate(lm, requests, batch_size: int):
     from lslm_eval.generation import cut_at_stop
 
     model = lm.model
-    order = sorted(range(len(requests)), key=lambda i: -lm._expected_length(requests[i]))
+    lengths = [lm._expected_length(r) for r in requests]
+    order = sorted(range(len(requests)), key=lambda i: (lengths[i][0], -lengths[i][1]))
     texts, slots, kept = [None] * len(requests), 0, 0
     eos = model.llm.generation_config.eos_token_id
     eos = {eos} if isinstance(eos, int) else set(eos or [model.tokenizer.eos_token_id])
