@@ -12,8 +12,8 @@ and `get_decoder().layers` runs through `Family`. The entries below are the deci
                     sections (checked on every item by the generic path).
     granite_speech  the shipped LoRA is switched on only when audio is present (its `generate`): a
                     speech batch runs with it, a text batch (the text twin) without it, so the text
-                    score is the base LLM's and GAP is measured against it; a batch mixing both is an
-                    error (the plugin sorts requests so that tasks do not mix).
+                    score is the base LLM's and GAP is measured against it; a mixed batch is generated
+                    as two (greedy output does not depend on the batch), and a mixed forward is an error.
     voxtral         audio reaches the model only through `apply_chat_template` (mistral-common
                     tokenizer); not installed here, so it is refused with that message.
     audioflamingo3  not in transformers' multimodal-LM auto mapping: loaded by its class; otherwise generic.
@@ -59,10 +59,12 @@ class Family:
             raise ValueError(f"{self.model_type}: the clip is {wav.shape[0] / SAMPLE_RATE:.1f} s; the model's processor "
                              f"keeps at most {self.max_seconds:g} s and would cut the rest silently")
 
-    def batch_is_speech(self, batch) -> bool | None:
-        return None
+    def switches_by_modality(self, model) -> bool:
+        """True when speech and text rows must run separately (the model changes with the modality)."""
+        return False
 
-    def audio_context(self, model, speech: bool | None):
+    def audio_context(self, model, speech_rows: list[bool] | None):
+        """A context to run a batch whose rows are speech (True) or text (False) in."""
         return contextlib.nullcontext()
 
 
@@ -82,33 +84,62 @@ class Qwen25Omni(Family):
     def audio_token_id(self, config) -> int:
         return int(config.audio_token_id if hasattr(config, "audio_token_id") else config.thinker_config.audio_token_id)
 
+    @contextlib.contextmanager
+    def audio_context(self, model, speech_rows: list[bool] | None):
+        """Runs from inputs_embeds take their 3-section positions from the attention mask plus the cached
+        rope deltas; for audio without images or video the deltas are 0, so they are set to 0 here
+        rather than left from whichever input the model saw last."""
+        import torch
+
+        for module in model.modules():
+            if hasattr(module, "rope_deltas"):
+                module.rope_deltas = torch.zeros(1, 1, dtype=torch.long, device=model.device)
+        yield
+
+
+def _lora_layers(model) -> list:
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    return [m for m in model.modules() if isinstance(m, BaseTunerLayer)]
+
 
 class GraniteSpeech(Family):
     model_type = "granite_speech"
 
-    @staticmethod
-    def has_audio_lora(model) -> bool:
-        return bool(getattr(model, "_hf_peft_config_loaded", False))
+    def load(self, hf, dtype, trust_remote_code=False):
+        model = super().load(hf, dtype, trust_remote_code)
+        if getattr(model.config, "has_lora_adapter", False) and not _lora_layers(model):
+            import peft
 
-    def batch_is_speech(self, batch) -> bool | None:
-        rows = batch.speech_rows
-        if rows is None or not any(rows):
-            return False
-        if not all(rows):
-            raise ValueError("granite_speech switches its LoRA by modality: a batch must be all speech or all text")
-        return True
+            raise ValueError(f"{hf}: granite_speech ships an audio LoRA (has_lora_adapter=true) that was not loaded "
+                             f"(transformers loads it with peft >= 0.22; peft {peft.__version__} is installed): "
+                             "without it the model would run as another model")
+        return model
+
+    def switches_by_modality(self, model) -> bool:
+        return bool(getattr(model.config, "has_lora_adapter", False)) and bool(_lora_layers(model))
 
     @contextlib.contextmanager
-    def audio_context(self, model, speech: bool | None):
-        """The shipped LoRA on for speech, off for text, as the model's own `generate` does."""
-        if not self.has_audio_lora(model) or speech is None:
+    def audio_context(self, model, speech_rows: list[bool] | None):
+        """The shipped LoRA on for speech, off for text, as the model's own `generate` does; every
+        LoRA layer's on/off state and its parameters' requires_grad are restored afterwards."""
+        if not self.switches_by_modality(model) or speech_rows is None:
             yield
             return
-        model.enable_adapters() if speech else model.disable_adapters()
+        if any(speech_rows) and not all(speech_rows):
+            raise ValueError("granite_speech switches its LoRA by modality: a batch must be all speech or all text")
+        layers = _lora_layers(model)
+        was_off = [layer.disable_adapters for layer in layers]
+        grads = [(p, p.requires_grad) for layer in layers for p in layer.parameters()]
+        for layer in layers:
+            layer.enable_adapters(all(speech_rows))
         try:
             yield
         finally:
-            model.enable_adapters()
+            for layer, off in zip(layers, was_off):
+                layer.enable_adapters(not off)
+            for param, grad in grads:
+                param.requires_grad_(grad)
 
 
 class AudioFlamingo3(Family):

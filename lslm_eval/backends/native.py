@@ -94,6 +94,18 @@ def placeholder_run(ids: Sequence[int], token_id: int, where: str) -> tuple[int,
     return start, end
 
 
+def select_rows(batch: PromptBatch, rows: Sequence[int]) -> PromptBatch:
+    """The batch of `rows` only, without the columns that are padding in all of them (left padding)."""
+    index = torch.tensor(list(rows), dtype=torch.long)
+    mask = batch.attention_mask[index.to(batch.attention_mask.device)]
+    first = int((mask.sum(0) > 0).nonzero()[0]) if batch.inputs_embeds.shape[1] else 0
+    device_index = index.to(batch.inputs_embeds.device)
+    return PromptBatch(batch.inputs_embeds[device_index, first:], mask[:, first:], batch.position_ids[device_index, first:],
+                       batch.span_start[index] - first, batch.span_len[index],
+                       None if batch.labels is None else batch.labels[device_index, first:],
+                       None if batch.speech_rows is None else [batch.speech_rows[r] for r in rows])
+
+
 class NativeSpeechLM(nn.Module):
     """A transformers audio LM behind the backend interface (`backends.base`)."""
 
@@ -189,7 +201,7 @@ class NativeSpeechLM(nn.Module):
 
         handle = self.text_decoder().register_forward_pre_hook(record, with_kwargs=True)
         try:
-            with self.family.audio_context(self._base(), speech=True):
+            with self.family.audio_context(self._base(), [True]):
                 self.model(**inputs)
         except _MergeDone:
             pass
@@ -263,7 +275,7 @@ class NativeSpeechLM(nn.Module):
 
     # ---------------------------------------------------------------- running
     def forward(self, batch: PromptBatch, **kwargs):
-        with self.family.audio_context(self._base(), speech=self.family.batch_is_speech(batch)):
+        with self.family.audio_context(self._base(), batch.speech_rows):
             return self.model(inputs_embeds=batch.inputs_embeds, attention_mask=batch.attention_mask,
                               position_ids=batch.position_ids, labels=batch.labels, **kwargs)
 
@@ -273,7 +285,16 @@ class NativeSpeechLM(nn.Module):
         """Through lslm_eval.generation (finished rows leave, stop strings while decoding, `max_rows` refills)."""
         from .. import generation
 
-        with self.family.audio_context(self._base(), speech=self.family.batch_is_speech(batch)):
+        rows = batch.speech_rows
+        if rows is not None and any(rows) and not all(rows) and self.family.switches_by_modality(self._base()):
+            texts: list[str] = [""] * len(rows)
+            for modality in (True, False):
+                chosen = [row for row, speech in enumerate(rows) if speech == modality]
+                part = self.generate(select_rows(batch, chosen), max_new_tokens, do_sample, temperature, top_p, stop, max_rows, stats)
+                for row, text in zip(chosen, part):
+                    texts[row] = text
+            return texts
+        with self.family.audio_context(self._base(), rows):
             return generation.generate(self.model, self.tokenizer, batch, max_new_tokens, do_sample, temperature, top_p,
                                        stop, max_rows=max_rows, stats=stats)
 
