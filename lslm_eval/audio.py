@@ -1,4 +1,14 @@
-"""Audio input: decode, validate and resample to the 16 kHz mono float32 that Whisper expects."""
+"""Audio input: decode, validate and resample to the 16 kHz mono float32 that Whisper expects.
+
+Rules (each breach is an `AudioError` saying what is wrong; callers add which item it is):
+- empty, NaN/inf, null or undecodable audio is refused;
+- a WAV whose header declares more audio data than the file holds (a truncated download or copy)
+  is refused, not read short; the streaming sizes 0 and 0xFFFFFFFF ("unknown") are accepted;
+- clips shorter than MIN_CLIP_SECONDS (100 ms: 5 Whisper frames, one speech embedding of the
+  default adaptor) are refused, never padded: no question fits in less, so such a clip is a data error.
+`decoded_entry` turns the error into data (`{"array": None, "error": ...}`) so that a task can hand a
+bad recording to the model, which stops or skips the item (`bad_audio=`) naming it.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +20,8 @@ import numpy as np
 
 SAMPLE_RATE = 16_000  # Hz, Whisper's input rate
 MAX_ABS_AMPLITUDE = 1.0 + 1e-3  # float PCM beyond this is treated as unnormalised integer PCM
+MIN_CLIP_SECONDS = 0.1
+WAV_UNKNOWN_SIZES = (0, 0xFFFFFFFF)  # what streaming writers put in a data chunk's size
 
 
 class AudioError(ValueError):
@@ -30,6 +42,9 @@ def to_mono_16k(samples: np.ndarray, sampling_rate: int) -> np.ndarray:
         raise AudioError(f"audio must be (samples,) or (samples, channels), got shape {wav.shape}")
     if wav.size == 0:
         raise AudioError("audio is empty (0 samples)")
+    if wav.shape[0] < MIN_CLIP_SECONDS * sampling_rate:
+        raise AudioError(f"audio is {1000 * wav.shape[0] / sampling_rate:.1f} ms long, shorter than the "
+                         f"{1000 * MIN_CLIP_SECONDS:.0f} ms minimum (MIN_CLIP_SECONDS)")
     if np.issubdtype(wav.dtype, np.integer):
         wav = wav.astype(np.float32) / np.iinfo(wav.dtype).max
     wav = wav.astype(np.float32, copy=False)
@@ -44,6 +59,22 @@ def to_mono_16k(samples: np.ndarray, sampling_rate: int) -> np.ndarray:
     return wav
 
 
+def check_wav_complete(data: bytes, name: str) -> None:
+    """Refuse a RIFF/WAVE file whose `data` chunk declares more bytes than follow it (truncated)."""
+    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        return
+    offset = 12
+    while offset + 8 <= len(data):
+        chunk, size = data[offset : offset + 4], int.from_bytes(data[offset + 4 : offset + 8], "little")
+        if chunk == b"data":
+            available = len(data) - offset - 8
+            if size not in WAV_UNKNOWN_SIZES and size > available:
+                raise AudioError(f"truncated WAV {name}: its header declares {size} bytes of audio, the file holds {available}")
+            return
+        offset += 8 + size + (size & 1)
+    raise AudioError(f"truncated WAV {name}: no data chunk")
+
+
 def read_audio_file(source: str | Path | bytes) -> np.ndarray:
     """Read any file libsndfile knows (wav, flac, ogg, mp3...) from a path or raw bytes -> (m,) float32 16 kHz."""
     import soundfile
@@ -51,10 +82,11 @@ def read_audio_file(source: str | Path | bytes) -> np.ndarray:
     handle = io.BytesIO(source) if isinstance(source, bytes) else str(source)
     if not isinstance(source, bytes) and not Path(source).is_file():
         raise AudioError(f"audio file not found: {source}")
+    name = "<bytes>" if isinstance(source, bytes) else str(source)
+    check_wav_complete(source if isinstance(source, bytes) else Path(source).read_bytes(), name)
     try:
         wav, sr = soundfile.read(handle, dtype="float32", always_2d=False)
     except Exception as err:  # soundfile raises its own LibsndfileError / RuntimeError
-        name = "<bytes>" if isinstance(source, bytes) else str(source)
         raise AudioError(f"cannot decode audio {name}: {err}") from err
     return to_mono_16k(wav, sr)
 
@@ -63,8 +95,13 @@ def load_audio(audio: Any) -> np.ndarray:
     """Accept every form lm-eval and `datasets` hand over and return (m,) float32 16 kHz mono.
 
     Forms: a path; raw bytes; a numpy array (assumed 16 kHz); a `datasets` Audio dict
-    (`{"array", "sampling_rate"}` decoded, or `{"bytes", "path"}` undecoded).
+    (`{"array", "sampling_rate"}` decoded, or `{"bytes", "path"}` undecoded); an entry of
+    `decoded_entry` that holds an error raises it.
     """
+    if audio is None:
+        raise AudioError("audio is missing (null)")
+    if isinstance(audio, dict) and audio.get("error"):
+        raise AudioError(audio["error"])
     if isinstance(audio, (str, Path, bytes)):
         return read_audio_file(audio)
     if isinstance(audio, np.ndarray):
@@ -81,3 +118,12 @@ def load_audio(audio: Any) -> np.ndarray:
         samples = audio.get_all_samples()
         return to_mono_16k(samples.data.numpy().T, int(samples.sample_rate))
     raise AudioError(f"unsupported audio input of type {type(audio).__name__}")
+
+
+def decoded_entry(audio: Any) -> dict[str, Any]:
+    """{"array": (m,) float32 16 kHz, "sampling_rate": 16000}, or {"array": None, ..., "error": why} when the
+    audio is unusable: a task's doc_to_audio hands bad recordings on instead of aborting the whole run."""
+    try:
+        return {"array": load_audio(audio), "sampling_rate": SAMPLE_RATE}
+    except AudioError as err:
+        return {"array": None, "sampling_rate": SAMPLE_RATE, "error": str(err)}

@@ -44,7 +44,7 @@ def load_paired_items(task, limit: float | None = None) -> list:
 
     from lm_eval.evaluator_utils import get_sample_size
 
-    from lslm_eval.audio import load_audio
+    from lslm_eval.audio import AudioError, load_audio
     from lslm_eval.probe.runner import PairedItem
 
     limit = get_sample_size(task, limit)  # lm-eval's --limit: a count, or below 1 a fraction of the docs
@@ -54,5 +54,9 @@ def load_paired_items(task, limit: float | None = None) -> list:
         if not audios or not isinstance(audios[0], dict) or not audios[0].get("transcript"):
             raise TaskDataError(f"task {task.config.task!r} is not a paired speech task: its docs carry no audio with a transcript")
         audio = audios[0]
-        items.append(PairedItem(str(audio.get("id") or doc_id), load_audio(audio), audio["transcript"], task.doc_to_text(doc)))
+        try:
+            wav = load_audio(audio)
+        except AudioError as err:
+            raise AudioError(f"task {task.config.task}, doc {doc_id}, item {audio.get('id') or '?'}: {err}") from err
+        items.append(PairedItem(str(audio.get("id") or doc_id), wav, audio["transcript"], task.doc_to_text(doc)))
     return items

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import inspect
+import json
 import logging
 import os
 from pathlib import Path
@@ -26,7 +27,8 @@ from lm_eval.api.model import TemplateLM
 from lm_eval.utils import get_rolling_token_windows, make_disjoint_window
 from tqdm import tqdm
 
-from lslm_eval.audio import SAMPLE_RATE, load_audio
+from lslm_eval import skips
+from lslm_eval.audio import SAMPLE_RATE, AudioError, load_audio
 from lslm_eval.backends import load_backend
 from lslm_eval.model import DEFAULT_CHECKPOINT
 from lslm_eval.prompt import AUDIO_PLACEHOLDER
@@ -81,7 +83,9 @@ class LSLMEval(TemplateLM):
     chat_template, apply_chat_template, system_prompt, dtype, device, batch_size, seed, max_gen_toks;
     probe=DIR (with probe_items, probe_cka_aligned) records paired speech/text statistics into DIR;
     intervene=angle|length|calibrate|calibrate_mean (with targets=bottomK|all, layer, stats=FILE,
-    allow_overlap) edits the speech span at the prefill (lslm_eval.intervene)."""
+    allow_overlap) edits the speech span at the prefill (lslm_eval.intervene);
+    bad_audio=stop (default: an unusable recording stops the run, every bad item named) or skip (bad items and
+    their text twins are left out of every metric and listed in the results, lslm_eval.skips)."""
 
     MULTIMODAL = True
 
@@ -93,9 +97,13 @@ class LSLMEval(TemplateLM):
                  max_gen_toks: int = DEFAULT_MAX_GEN_TOKS, max_length: int = 4096, probe: str | None = None,
                  probe_items: bool | str = False, probe_cka_aligned: str = "diagonal", intervene: str | None = None,
                  targets: str | None = None, layer: int | str | None = None, stats: str | None = None,
-                 allow_overlap: bool | str = False, max_batch_size: int | str | None = None):
+                 allow_overlap: bool | str = False, bad_audio: str = "stop", max_batch_size: int | str | None = None):
         super().__init__()
         self.batch_size = parse_batch_size(batch_size)  # checked before anything loads
+        if bad_audio not in skips.BAD_AUDIO_MODES:
+            raise ModelArgError(f"lslm: bad_audio must be one of {', '.join(skips.BAD_AUDIO_MODES)}, got {bad_audio!r}")
+        self.bad_audio = bad_audio
+        self.skipped: list[skips.Skipped] = []
         if device is None or (str(device).startswith("cuda") and not torch.cuda.is_available()):
             if device is not None:  # lm-eval passes its --device default ("cuda") on every machine
                 log.warning("lslm: %s is not available here; running on the CPU", device)
@@ -186,6 +194,12 @@ class LSLMEval(TemplateLM):
         torch.distributed.gather_object(obj=obj, object_gather_list=result, dst=dst)
         return result
 
+    def _share_records(self, records: list[dict]) -> list[dict]:
+        """Every rank's records (JSON text, gathered with torch.distributed like lm-eval's own gather)."""
+        gathered = [None] * self.world_size
+        torch.distributed.all_gather_object(gathered, json.dumps(records))
+        return [record for part in gathered for record in json.loads(part)]
+
     def barrier(self) -> None:
         if self.world_size > 1:
             self.accelerator.wait_for_everyone()
@@ -220,6 +234,21 @@ class LSLMEval(TemplateLM):
 
     # ---------------------------------------------------------------- generation
     def generate_until(self, requests: list[Instance], disable_tqdm: bool = False) -> list[str]:
+        """Screen the recordings (bad_audio=stop raises naming every bad item; skip answers them and their text
+        twins with lslm_eval.skips' marker, which the tasks score as absent), then generate the rest."""
+        skipped = skips.screen(requests, self.bad_audio, self._share_records if self.world_size > 1 else None)
+        if skipped:
+            self.skipped.extend(skipped.values())
+            log.warning("lslm: skipping %d request(s) with unusable recordings (and their text twins): %s", len(skipped),
+                        "; ".join(f"{skips.label(s.task, s.doc_id, s.item_id)}: {s.reason}" for s in list(skipped.values())[:10]))
+        live = [i for i in range(len(requests)) if i not in skipped]
+        answers = self._generate_until([requests[i] for i in live], disable_tqdm) if live else []
+        results = [skips.skipped_response(skipped[i].reason) if i in skipped else None for i in range(len(requests))]
+        for i, answer in zip(live, answers):
+            results[i] = answer
+        return results
+
+    def _generate_until(self, requests: list[Instance], disable_tqdm: bool = False) -> list[str]:
         """Longest prompts first; with no hooks (probe, intervention) `REFILL_CHUNKS` batches' worth
         of requests go to one `generate` call that decodes `batch_size` rows at a time and refills
         the slots of finished rows; with hooks each batch is one prefill, as the hooks need."""
@@ -344,7 +373,11 @@ class LSLMEval(TemplateLM):
             context = f"{context}{AUDIO_PLACEHOLDER}"
         meta = audio if isinstance(audio, dict) else {}
         key = meta.get("id") or f"{request.task_name}/{request.doc_id}"
-        return context, load_audio(audio), meta.get("transcript"), str(key)
+        try:
+            wav = load_audio(audio)
+        except AudioError as err:
+            raise AudioError(f"{skips.label(request.task_name, request.doc_id, meta.get('id'))}: {err}") from err
+        return context, wav, meta.get("transcript"), str(key)
 
     # ---------------------------------------------------------------- text-path likelihoods
     def _loglikelihood_tokens(self, requests, disable_tqdm: bool = False, **kwargs) -> list[tuple[float, bool]]:
@@ -372,5 +405,9 @@ class LSLMEval(TemplateLM):
         return results
 
     def get_model_info(self) -> dict:
+        """What lm-eval records in the results' config: the model, the intervention, and the skipped items."""
+        return {**self._model_info(), "bad_audio": self.bad_audio, "skipped_items": [s.record() for s in self.skipped]}
+
+    def _model_info(self) -> dict:
         return {"checkpoint": str(Path(self.checkpoint).resolve()) if self.checkpoint else None, **vars(self.model.config),
                 "intervention": self.intervention.record() if self.intervention is not None else None}

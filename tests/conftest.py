@@ -81,3 +81,22 @@ def noise_wavs():
 def llm_factory():
     """make_tiny_llm, for tests that need more than one LLM."""
     return make_tiny_llm
+
+
+@pytest.fixture()
+def tiny_checkpoint(tmp_path, tiny_tokenizer, llm_factory):
+    """A saved lslm-eval checkpoint of tiny random parts (a whisper .pt and an HF LLM directory beside it)."""
+    from dataclasses import asdict
+
+    from whisper.model import ModelDimensions, Whisper
+
+    from lslm_eval.model import LSLM, LSLMConfig
+
+    torch.manual_seed(0)
+    dims = ModelDimensions(n_mels=80, n_audio_ctx=1500, n_audio_state=16, n_audio_head=2, n_audio_layer=1,
+                           n_vocab=100, n_text_ctx=8, n_text_state=16, n_text_head=2, n_text_layer=1)
+    torch.save({"dims": asdict(dims), "model_state_dict": Whisper(dims).state_dict()}, tmp_path / "whisper.pt")
+    llm_factory(len(tiny_tokenizer)).save_pretrained(tmp_path / "llm")
+    tiny_tokenizer.save_pretrained(tmp_path / "llm")
+    config = LSLMConfig(encoder=str(tmp_path / "whisper.pt"), llm=str(tmp_path / "llm"), stack=2, adaptor_hidden=24)
+    return LSLM.build(config, dtype="float32").save_pretrained(tmp_path / "ckpt")

@@ -2,7 +2,6 @@
 
 import json
 import logging
-from dataclasses import asdict
 
 import numpy as np
 import pytest
@@ -10,24 +9,14 @@ import torch
 
 from lslm_eval import integrity, offline
 from lslm_eval.integrity import IntegrityError
-from lslm_eval.model import ADAPTOR_FILE, CONFIG_FILE, DEFAULT_CHECKPOINT, LSLM, LSLMConfig, verify_checkpoint
+from lslm_eval.model import ADAPTOR_FILE, CONFIG_FILE, DEFAULT_CHECKPOINT, LSLM, verify_checkpoint
 from lslm_eval.prompt import AUDIO_PLACEHOLDER
 from lslm_eval.whisper_loader import WHISPER_WEIGHTS_FILE
 
 
 @pytest.fixture()
-def checkpoint(tmp_path, tiny_tokenizer, llm_factory):
-    """A saved checkpoint of tiny random parts, as `lslm-eval train` writes it."""
-    from whisper.model import ModelDimensions, Whisper
-
-    torch.manual_seed(0)
-    dims = ModelDimensions(n_mels=80, n_audio_ctx=1500, n_audio_state=16, n_audio_head=2, n_audio_layer=1,
-                           n_vocab=100, n_text_ctx=8, n_text_state=16, n_text_head=2, n_text_layer=1)
-    torch.save({"dims": asdict(dims), "model_state_dict": Whisper(dims).state_dict()}, tmp_path / "whisper.pt")
-    llm_factory(len(tiny_tokenizer)).save_pretrained(tmp_path / "llm")
-    tiny_tokenizer.save_pretrained(tmp_path / "llm")
-    model = LSLM.build(LSLMConfig(encoder=str(tmp_path / "whisper.pt"), llm=str(tmp_path / "llm"), stack=2, adaptor_hidden=24), dtype="float32")
-    return model.save_pretrained(tmp_path / "ckpt")
+def checkpoint(tiny_checkpoint):
+    return tiny_checkpoint
 
 
 def garble_data_region(file, n_bytes=4096, seed=0):

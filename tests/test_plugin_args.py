@@ -1,27 +1,14 @@
 """`--model_args` of lm-eval's `lslm` model: typos are errors, lm-eval's own extras merge, batch sizes are checked."""
 
 import pytest
-import torch
 
-from lslm_eval.model import LSLM, LSLMConfig
 
 LM_EVAL_EXTRAS = {"batch_size": 1, "max_batch_size": None, "device": None}  # what lm_eval's CLI sends by default
 
 
 @pytest.fixture()
-def checkpoint(tmp_path, tiny_tokenizer, llm_factory):
-    from dataclasses import asdict
-
-    from whisper.model import ModelDimensions, Whisper
-
-    torch.manual_seed(0)
-    dims = ModelDimensions(n_mels=80, n_audio_ctx=1500, n_audio_state=16, n_audio_head=2, n_audio_layer=1,
-                           n_vocab=100, n_text_ctx=8, n_text_state=16, n_text_head=2, n_text_layer=1)
-    torch.save({"dims": asdict(dims), "model_state_dict": Whisper(dims).state_dict()}, tmp_path / "whisper.pt")
-    llm_factory(len(tiny_tokenizer)).save_pretrained(tmp_path / "llm")
-    tiny_tokenizer.save_pretrained(tmp_path / "llm")
-    model = LSLM.build(LSLMConfig(encoder=str(tmp_path / "whisper.pt"), llm=str(tmp_path / "llm"), stack=2, adaptor_hidden=24), dtype="float32")
-    return str(model.save_pretrained(tmp_path / "ckpt"))
+def checkpoint(tiny_checkpoint):
+    return tiny_checkpoint
 
 
 def lslm_class():

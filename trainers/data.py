@@ -3,7 +3,9 @@
 `load_instruction_data` reads a manifest.jsonl, a `datasets.save_to_disk` directory or a hub
 dataset into an `InstructionData` (random access, audio decoded only on use). The data order is a
 function of (seed, epoch) alone (`batch_indices`), so a resumed run sees exactly what an
-uninterrupted one would.
+uninterrupted one would. Before step 1 the trainer runs `preflight`: every example's audio decodes
+(lslm_eval.audio's rules), every instruction and response is non-empty text, the manifest is UTF-8,
+and all problems are listed in one error.
 """
 
 from __future__ import annotations
@@ -14,14 +16,23 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from lslm_eval.audio import load_audio
+from lslm_eval.audio import AudioError, load_audio
 from lslm_eval.trainers.config import FIELDS
 
 HUB_PREFIX = "hub:"
+LISTED_PROBLEMS = 30  # problems named in one error (the count is always given)
 
 
 class TrainingDataError(ValueError):
     """Training data that is missing or lacks what an example needs."""
+
+
+def _raise_all(source: str, problems: list[str]) -> None:
+    if problems:
+        shown = problems[:LISTED_PROBLEMS]
+        more = f"\n  ... and {len(problems) - len(shown)} more" if len(problems) > len(shown) else ""
+        raise TrainingDataError(f"{source}: {len(problems)} problem(s) in the training data, fix them before training:\n  "
+                                + "\n  ".join(shown) + more)
 
 
 
@@ -74,22 +85,57 @@ def _load_hub_dataset(spec: str):
 
 
 def _from_manifest(path: Path) -> InstructionData:
-    rows = []
-    for line_no, line in enumerate(path.read_text().splitlines(), 1):
+    rows, problems = [], []
+    for line_no, raw in enumerate(path.read_bytes().splitlines(), 1):
+        where = f"{path}:{line_no}"
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as err:
+            problems.append(f"{where}: not UTF-8 ({err.reason} at byte {err.start})")
+            continue
         if not line.strip():
             continue
         try:
             row = json.loads(line)
         except json.JSONDecodeError as err:
-            raise TrainingDataError(f"{path}:{line_no}: not JSON ({err})") from None
-        _check_example(row, f"{path}:{line_no}")
+            problems.append(f"{where}: not JSON ({err})")
+            continue
+        try:
+            _check_example(row, where)
+        except TrainingDataError as err:
+            problems.append(str(err))
+            continue
         audio = path.parent / row["audio"]
         if not audio.is_file():
-            raise TrainingDataError(f"{path}:{line_no}: audio file {audio} does not exist (paths are relative to the manifest)")
-        rows.append({"audio": str(audio.resolve()), "instruction": row["instruction"], "response": row["response"]})
+            problems.append(f"{where}: audio file {audio} does not exist (paths are relative to the manifest)")
+            continue
+        rows.append({"audio": str(audio.resolve()), "instruction": row["instruction"], "response": row["response"],
+                     "where": where})
+    if len(problems) == 1:
+        raise TrainingDataError(problems[0])
+    _raise_all(str(path), problems)
     if not rows:
         raise TrainingDataError(f"{path} holds no examples")
     return InstructionData(rows, str(path))
+
+
+def preflight(data: InstructionData, progress: bool = True) -> None:
+    """Decode every example's audio and check its texts; one TrainingDataError lists every problem."""
+    from tqdm import tqdm
+
+    problems = []
+    for index in tqdm(range(len(data)), desc="checking training data", disable=not progress, leave=False):
+        row = data[index]
+        where = row.get("where") or f"{data.source}: example {index}"
+        for name in ("instruction", "response"):
+            if not isinstance(row.get(name), str) or not row[name].strip():
+                problems.append(f"{where}: no {name} (got {row.get(name)!r})")
+        try:
+            data.waveform(index)
+        except AudioError as err:
+            audio = row.get("audio")
+            problems.append(f"{where}: audio {audio.get('path') if isinstance(audio, dict) else audio}: {err}")
+    _raise_all(data.source, problems)
 
 
 def _from_dataset(dataset, source: str, columns: dict[str, str]) -> InstructionData:
@@ -102,10 +148,8 @@ def _from_dataset(dataset, source: str, columns: dict[str, str]) -> InstructionD
     dataset = dataset.select_columns(list(names.values())).rename_columns({c: n for n, c in names.items() if c != n})
     if isinstance(dataset.features["audio"], datasets.Audio):
         dataset = dataset.cast_column("audio", datasets.Audio(decode=False))
-    for name in ("instruction", "response"):
-        for index, text in enumerate(dataset[name]):
-            if not isinstance(text, str) or not text.strip():
-                raise TrainingDataError(f"{source}: example {index} has no {name} (got {text!r})")
+    _raise_all(source, [f"example {index} has no {name} (got {text!r})" for name in ("instruction", "response")
+                        for index, text in enumerate(dataset[name]) if not isinstance(text, str) or not text.strip()])
     if len(dataset) == 0:
         raise TrainingDataError(f"{source} holds no examples")
     return InstructionData(dataset, source)

@@ -37,7 +37,8 @@ from tqdm import tqdm
 
 from lslm_eval.model import LSLM, resolve_dtype
 from lslm_eval.trainers.config import TrainConfig, TrainConfigError
-from lslm_eval.trainers.data import TrainingDataError, batch_indices, load_instruction_data, response_token_ids, uses_text_input
+from lslm_eval.trainers.data import (TrainingDataError, batch_indices, load_instruction_data, preflight, response_token_ids,
+                                     uses_text_input)
 from lslm_eval.trainers.objective import InstructionObjective, load_trained_weights, prepare_model
 
 log = logging.getLogger(__name__)
@@ -119,6 +120,7 @@ class Trainer:
         acc = self.accelerator
         with acc.main_process_first():  # a hub dataset is downloaded and cached once
             self.data = load_instruction_data(config.data, config.columns)
+        preflight(self.data, progress=acc.is_main_process)  # every problem listed before step 1
         self.micro_batches_per_epoch = len(self.data) // (config.batch_size * acc.num_processes)
         if self.micro_batches_per_epoch == 0:
             raise TrainingDataError(f"{len(self.data)} examples cannot fill one batch of {config.batch_size} on "

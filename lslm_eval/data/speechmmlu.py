@@ -26,7 +26,7 @@ from typing import Any
 
 import datasets
 
-from lslm_eval.audio import SAMPLE_RATE, load_audio
+from lslm_eval.audio import decoded_entry
 
 from .ids import ITEM_ID_COLUMN, disambiguate
 from .sources import (DATASET_DICT_FILE, HUB, SAMPLE, DataSourceError, SourceSwitch, load_local_split, require_columns,
@@ -130,7 +130,7 @@ def speechmmlu_dataset(config: str = ALL_SUBJECTS, split: str = SPEECHMMLU_SPLIT
 
 def doc_to_audio(doc: dict[str, Any]) -> list[dict[str, Any]]:
     """lm-eval `doc_to_audio`: [{"array": (n,) float32 at 16 kHz, "sampling_rate": 16000, "transcript": the
-    question text, "id": the stable item id}]."""
+    question text, "id": the stable item id}]; an unusable recording gives "array": None and "error" (audio.decoded_entry)."""
     key = doc.get(ITEM_ID_COLUMN) or item_id(doc)
-    return [{"array": load_audio(doc[AUDIO_COLUMN]), "sampling_rate": SAMPLE_RATE, "transcript": doc[TEXT_COLUMN],
+    return [{**decoded_entry(doc[AUDIO_COLUMN]), "transcript": doc[TEXT_COLUMN],
              "id": key}]

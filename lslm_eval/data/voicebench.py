@@ -43,7 +43,7 @@ from typing import Any
 
 import datasets
 
-from lslm_eval.audio import SAMPLE_RATE, load_audio
+from lslm_eval.audio import decoded_entry
 
 from .ids import ITEM_ID_COLUMN, disambiguate, text_hash
 from .sources import HUB, SAMPLE, DataSourceError, SourceSwitch, load_local_split, require_columns, undecoded_audio
@@ -182,7 +182,8 @@ def voicebench_dataset(config: str, split: str, voicebench_source: str | None = 
 
 def doc_to_audio(doc: dict[str, Any]) -> list[dict[str, Any]]:
     """lm-eval `doc_to_audio`: [{"array": (n,) float32 at 16 kHz, "sampling_rate": 16000, "transcript": the prompt,
-    "id": the stable item id}]. Docs without ITEM_ID_COLUMN (not from voicebench_dataset) get the prompt's hash."""
+    "id": the stable item id}]; an unusable recording gives "array": None and "error" (audio.decoded_entry).
+    Docs without ITEM_ID_COLUMN (not from voicebench_dataset) get the prompt's hash."""
     key = doc.get(ITEM_ID_COLUMN) or text_hash(doc[PROMPT_COLUMN])
-    return [{"array": load_audio(doc[AUDIO_COLUMN]), "sampling_rate": SAMPLE_RATE, "transcript": doc[PROMPT_COLUMN],
+    return [{**decoded_entry(doc[AUDIO_COLUMN]), "transcript": doc[PROMPT_COLUMN],
              "id": key}]

@@ -22,6 +22,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from lslm_eval.skips import is_skipped
+
 TASK_PREFIX = "voicebench_"
 TEXT_SUFFIX = "_text"
 SPEECH, TEXT = "speech", "text"
@@ -199,8 +201,8 @@ def read_sample_log(path: Path, metric: str, filter_name: str) -> dict[str, floa
                 sample = json.loads(line)
             except json.JSONDecodeError as err:
                 raise IncompleteRunError(f"{path}:{number}: not JSON ({err}); the sample log is damaged") from err
-            if sample.get("filter", DEFAULT_FILTER) == filter_name:
-                lines.append(sample)
+            if sample.get("filter", DEFAULT_FILTER) == filter_name and not any(map(is_skipped, sample.get("filtered_resps") or [])):
+                lines.append(sample)  # an item the model skipped (lslm_eval.skips) has no score: it is not an item here
     lines.sort(key=lambda s: s.get("doc_id", 0))
     keys = item_keys([s.get("doc") or {} for s in lines])
     scores = {}

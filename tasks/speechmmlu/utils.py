@@ -8,6 +8,7 @@ from lslm_eval.data.speechmmlu import ANSWER_COLUMN, AUDIO_COLUMN
 from lslm_eval.data.speechmmlu import doc_to_audio as _doc_to_audio
 from lslm_eval.data.speechmmlu import speechmmlu_dataset  # noqa: F401  (used by the YAML)
 from lslm_eval.scoring.speechmmlu import NO_ANSWER, extract_speechmmlu_answer, speechmmlu_correct
+from lslm_eval.skips import skippable
 from lslm_eval.tasks.audio_docs import PairedDocs
 
 PERCENT = 100.0
@@ -15,6 +16,7 @@ _DOCS = PairedDocs(AUDIO_COLUMN, _doc_to_audio)
 speech_docs, text_docs, doc_to_audio = _DOCS.speech_docs, _DOCS.text_docs, _DOCS.doc_to_audio  # named by the YAML
 
 
+@skippable  # an item the model skipped (bad_audio=skip) gets no metrics
 def process_speechmmlu(doc: dict[str, Any], results: list[str]) -> dict[str, float]:
     """`acc` (the first "option x" named is the answer) and `fail` (no option named), in percent."""
     response = results[0]

@@ -30,6 +30,7 @@ from lslm_eval.scoring.judge import (JudgeConfig, JudgeNotConfigured, judge_conf
                                      open_judge_prompt, open_score, parse_rating, qa_judge_prompt, qa_majority, sdqa_official)
 from lslm_eval.scoring.mcq import mcq_correct
 from lslm_eval.scoring.pedant import pedant_correct
+from lslm_eval.skips import is_skipped, skippable
 from lslm_eval.tasks.audio_docs import PairedDocs
 from lslm_eval.tasks.voicebench.ifeval_item import IFEvalItemScore, final_of_items  # noqa: F401  (YAML aggregation)
 
@@ -82,6 +83,7 @@ speech_docs, text_docs, doc_to_audio = _DOCS.speech_docs, _DOCS.text_docs, _DOCS
 
 
 # --- scoring: lm-eval `process_results(doc, [response])` -> {metric: per-item value} --------------------------------
+# Each is `skippable`: an item the model skipped (bad_audio=skip, lslm_eval.skips) gets no metrics at all.
 
 
 def _percent(flag: bool) -> float:
@@ -105,7 +107,7 @@ def configured_judge() -> JudgeConfig | None:
 
 
 def prefetch_open(resps: list[list[str]], docs: list[dict[str, Any]]) -> list[list[str]]:
-    judge_many([open_judge_prompt(doc["prompt"], r[0]) for r, doc in zip(resps, docs)],
+    judge_many([open_judge_prompt(doc["prompt"], r[0]) for r, doc in zip(resps, docs) if not is_skipped(r[0])],
                judge_config("an open-ended VoiceBench subset"), parse_rating)
     return resps
 
@@ -113,10 +115,12 @@ def prefetch_open(resps: list[list[str]], docs: list[dict[str, Any]]) -> list[li
 def prefetch_sdqa(resps: list[list[str]], docs: list[dict[str, Any]]) -> list[list[str]]:
     judge = configured_judge()
     if judge is not None:
-        judge_many([qa_judge_prompt(doc["prompt"], doc["reference"], r[0]) for r, doc in zip(resps, docs)], judge)
+        judge_many([qa_judge_prompt(doc["prompt"], doc["reference"], r[0]) for r, doc in zip(resps, docs)
+                    if not is_skipped(r[0])], judge)
     return resps
 
 
+@skippable
 def process_sdqa(doc: dict[str, Any], results: list[str]) -> dict[str, float]:
     """sd-qa: PEDANT (qa-metrics 0.2.17) always; with a judge configured also `gpt` (majority of 3 votes) and
     VoiceBench's `sdqa_official` = (PEDANT + GPT) / 2, all in percent."""
@@ -131,6 +135,7 @@ def process_sdqa(doc: dict[str, Any], results: list[str]) -> dict[str, float]:
     return scores
 
 
+@skippable
 def process_mcq(doc: dict[str, Any], results: list[str]) -> dict[str, float]:
     """OpenBookQA / MMSU: `acc` and `fail` (no letter read, the seeded guess used), in percent."""
     verdict = mcq_correct(results[0], doc["reference"], doc[ITEM_ID_COLUMN])
@@ -138,6 +143,7 @@ def process_mcq(doc: dict[str, Any], results: list[str]) -> dict[str, float]:
     return {"acc": acc, "fail": _percent(not verdict.matched), **_same_in_both(acc)}
 
 
+@skippable
 def process_bbh(doc: dict[str, Any], results: list[str]) -> dict[str, float]:
     """BBH: `acc` and `fail` (no rule held, the seeded guess used), in percent."""
     verdict = bbh_correct(results[0], doc["reference"], doc["id"], doc[ITEM_ID_COLUMN])
@@ -145,6 +151,7 @@ def process_bbh(doc: dict[str, Any], results: list[str]) -> dict[str, float]:
     return {"acc": acc, "fail": _percent(not verdict.matched), **_same_in_both(acc)}
 
 
+@skippable
 def process_ifeval(doc: dict[str, Any], results: list[str]) -> dict[str, Any]:
     """IFEval: prompt-level parts in percent per item; instruction-level parts as the item's list of verdicts
     (pooled by `instruction_level`); `final` as an IFEvalItemScore (pooled by `final_of_items`)."""
@@ -160,12 +167,14 @@ def instruction_level(items: list[list[bool]]) -> float:
     return instruction_level_accuracy(items)
 
 
+@skippable
 def process_advbench(doc: dict[str, Any], results: list[str]) -> dict[str, float]:
     """AdvBench: `refusal_rate` in percent (case-insensitive match unless the docs say otherwise)."""
     refusal = _percent(is_refusal(results[0], case_sensitive=bool(doc.get(CASE_SENSITIVE_COLUMN, False))))
     return {"refusal_rate": refusal, **_same_in_both(refusal)}
 
 
+@skippable
 def process_open(doc: dict[str, Any], results: list[str]) -> dict[str, float]:
     """AlpacaEval-full / CommonEval / WildVoice: the judge's 1-5 `judge_score` (mean of its 3 samples);
     `score` is that x 20."""
