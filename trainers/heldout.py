@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from lslm_eval.data.voicebench import sample_prompts
+from lslm_eval.data.voicebench import evaluation_prompts
 from lslm_eval.model import LSLM
 from lslm_eval.prompt import AUDIO_PLACEHOLDER
 from lslm_eval.trainers.instructions import make_instructions
@@ -19,7 +19,7 @@ from lslm_eval.trainers.instructions import make_instructions
 def held_out_questions(n: int, train_instructions: int, seed: int = 7) -> list[str]:
     """`n` template questions outside `lslm-eval data instructions <train_instructions> --seed 0` and
     outside the shipped VoiceBench sample."""
-    excluded = set(sample_prompts())
+    excluded = set(evaluation_prompts())
     excluded |= {q.lower() for q in make_instructions(train_instructions, seed=0, exclude=excluded)}
     return make_instructions(n, seed=seed, exclude=excluded)
 

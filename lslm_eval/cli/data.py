@@ -7,10 +7,10 @@ from pathlib import Path
 
 
 def run_instructions(args) -> int:
-    from lslm_eval.data.voicebench import sample_prompts
+    from lslm_eval.data.voicebench import evaluation_prompts
     from lslm_eval.trainers.instructions import make_instructions
 
-    exclude = set() if args.keep_eval_sample else set(sample_prompts())
+    exclude = set() if args.keep_eval_sample else set(evaluation_prompts())
     for path in args.exclude or []:
         exclude |= {json.loads(line)["instruction"].lower() for line in Path(path).read_text().splitlines() if line.strip()}
     rows = make_instructions(args.n, seed=args.seed, exclude=exclude)
@@ -54,7 +54,7 @@ def add_to(verbs) -> None:
     instr.add_argument("--seed", type=int, default=0, help="template and slot draws")
     instr.add_argument("--exclude", nargs="*", help="JSONL files whose instructions must not appear (evaluation data)")
     instr.add_argument("--keep_eval_sample", action="store_true",
-                       help="allow the shipped VoiceBench sample's questions (excluded by default)")
+                       help="allow the shipped VoiceBench sample's and held-out set's questions (excluded by default)")
     instr.set_defaults(func=run_instructions)
     synth = data.add_parser("synth", help="speak instructions (espeak-ng), add responses, filter by WER, write a manifest")
     synth.add_argument("instructions", help="JSONL with 'instruction' (and optionally 'response')")

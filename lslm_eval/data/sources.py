@@ -5,7 +5,9 @@ One switch per benchmark, first match wins:
     2. its environment variable, e.g. `LSLM_EVAL_VOICEBENCH=/data/voicebench`;
     3. "hub".
 A value is "hub", "sample" (the few synthetic items under `lslm_eval/data/sample/`, for smoke tests, never for
-scores) or the directory of a local copy. A failing source is an error: nothing falls back to the sample.
+scores), "heldout" (the project's own held-out spoken set under `lslm_eval/data/heldout/`, VoiceBench sd-qa,
+openbookqa and mmsu only: hundreds of items, none in any training data the project builds; see
+scripts/build_heldout_data.py) or the directory of a local copy. A failing source is an error: nothing falls back to the sample.
 
 Local copy of a config (VoiceBench) or subject (SpeechMMLU) `<root>/<config>/`, either
     - a `datasets.DatasetDict` written by `save_to_disk`, as `load_dataset(hub_id, config).save_to_disk(root/config)`
@@ -29,6 +31,8 @@ import datasets
 HUB = "hub"
 SAMPLE = "sample"
 SAMPLE_ROOT = Path(__file__).resolve().parent / "sample"
+HELDOUT = "heldout"
+HELDOUT_ROOT = Path(__file__).resolve().parent / "heldout"
 BUILDER_BY_SUFFIX = {".parquet": "parquet", ".arrow": "arrow", ".jsonl": "json", ".json": "json", ".csv": "csv"}
 DATASET_DICT_FILE = "dataset_dict.json"  # what DatasetDict.save_to_disk writes at the top of its folder
 DATASET_STATE_FILE = "state.json"  # what Dataset.save_to_disk writes
@@ -53,6 +57,12 @@ class SourceSwitch:
         value = value or HUB
         if value in (HUB, SAMPLE):
             return value
+        if value == HELDOUT:
+            root = HELDOUT_ROOT / self.sample_dir
+            if not root.is_dir():
+                raise DataSourceError(f"{self.benchmark} has no held-out set ({root} does not exist); "
+                                      f"{HELDOUT!r} covers VoiceBench sd-qa, openbookqa and mmsu")
+            return root  # read as a local copy
         root = Path(value).expanduser()
         if not root.is_dir():
             raise DataSourceError(
@@ -74,7 +84,8 @@ class SourceSwitch:
         return (
             f"Choose the source with lm-eval's --metadata '{{\"{self.metadata_key}\": SOURCE}}' or the environment "
             f"variable {self.env_var}=SOURCE, where SOURCE is {HUB!r}, {SAMPLE!r} (a few synthetic items shipped with "
-            "lslm-eval, for smoke tests, not for scores) or the directory of a local copy."
+            f"lslm-eval, for smoke tests, not for scores), {HELDOUT!r} (the project's held-out spoken set) or the "
+            "directory of a local copy."
         )
 
 

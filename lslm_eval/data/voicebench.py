@@ -46,7 +46,7 @@ import datasets
 from lslm_eval.audio import decoded_entry
 
 from .ids import ITEM_ID_COLUMN, disambiguate, text_hash
-from .sources import HUB, SAMPLE, DataSourceError, SourceSwitch, load_local_split, require_columns, undecoded_audio
+from .sources import HELDOUT, HUB, SAMPLE, DataSourceError, SourceSwitch, load_local_split, require_columns, undecoded_audio
 
 VOICEBENCH_HUB_ID = "hlt-lab/voicebench"
 SWITCH = SourceSwitch(benchmark="VoiceBench", metadata_key="voicebench_source", env_var="LSLM_EVAL_VOICEBENCH",
@@ -133,6 +133,21 @@ def sample_prompts() -> frozenset[str]:
     """Every written prompt of the shipped VoiceBench sample, lowercased: what training data must not contain."""
     return frozenset(prompt.lower() for config, schema in VOICEBENCH_CONFIGS.items() for split in schema.splits
                      for prompt in load_voicebench(config, split, SAMPLE)[PROMPT_COLUMN])
+
+
+HELDOUT_CONFIGS = ("sd-qa", "openbookqa", "mmsu")  # what the held-out set (`voicebench_source: heldout`) holds
+
+
+@functools.cache
+def heldout_prompts() -> frozenset[str]:
+    """Every written prompt of the shipped held-out set (scripts/build_heldout_data.py), lowercased."""
+    return frozenset(prompt.lower() for config in HELDOUT_CONFIGS for split in VOICEBENCH_CONFIGS[config].splits
+                     for prompt in load_voicebench(config, split, HELDOUT)[PROMPT_COLUMN])
+
+
+def evaluation_prompts() -> frozenset[str]:
+    """The shipped sample's and the held-out set's prompts, lowercased: what no training data may contain."""
+    return sample_prompts() | heldout_prompts()
 
 
 def _load_from_hub(config: str, split: str) -> datasets.Dataset:
