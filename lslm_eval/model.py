@@ -239,17 +239,31 @@ class LSLM(nn.Module):
         return self.llm.get_input_embeddings()(ids.to(self.device))
 
     def embed_speech(self, wavs: Sequence[np.ndarray | Tensor]) -> list[Tensor]:
-        """Each waveform (n_i,) 16 kHz -> speech embeddings (ceil(T_i / N), d_llm).
+        """Each waveform (n_i,) 16 kHz -> speech embeddings (ceil(T_i / N), d_llm). An entry may instead be
+        its encoder frames (T_i, d_enc) from `frozen_speech` (the trainer caches them): only the adaptor runs.
 
         Clips are encoded in padded batches whose padding is masked (SpeechEncoder.encode_batch:
         each clip's frames equal its unbatched frames); the adaptor runs per clip.
         """
         if not len(wavs):
             return []
-        embeddings = [self.adaptor(frames.unsqueeze(0))[0] for frames in self.encoder.encode_batch(list(wavs))]
+        is_frames = [isinstance(w, Tensor) and w.ndim == 2 for w in wavs]
+        encoded = iter(self.encoder.encode_batch([w for w, f in zip(wavs, is_frames) if not f]) if not all(is_frames) else [])
+        param = next(self.adaptor.parameters())
+        frames = [w.to(param.device, param.dtype) if f else next(encoded) for w, f in zip(wavs, is_frames)]
+        embeddings = [self.adaptor(f.unsqueeze(0))[0] for f in frames]
         for embedding in embeddings:  # the audio was checked finite: non-finite here means damaged weights
             integrity.finite_or_raise(embedding, f"the speech embeddings of {self.describe()} (its encoder or adaptor weights are damaged)")
         return embeddings
+
+    def frozen_speech(self, wav) -> Tensor:
+        """What of the speech path never trains, for the trainer to cache: the encoder frames (T, d_enc)."""
+        with torch.no_grad():
+            return self.encoder(wav).cpu()
+
+    def speech_parameters(self) -> list[nn.Parameter]:
+        """The adaptor's parameters: trainable in every training mode."""
+        return list(self.adaptor.parameters())
 
     def build_items(self, user_turns: Sequence[str], wavs: Sequence | None = None, transcripts: Sequence[str | None] | None = None) -> list[PromptItem]:
         """One PromptItem per request; wavs[i] None (or no wavs) means a text request."""

@@ -163,3 +163,43 @@ class FamilyChecks:
         assert torch.equal(plain[outside], changed[outside])
         assert not torch.equal(plain, changed)
         assert hook_count(backend) == 0
+
+    # ---------------------------------------------------------------- training
+    def test_one_lora_step_lowers_the_loss_and_the_checkpoint_reloads(self, parts, tmp_path):
+        """The trainer's own preparation and objective: LoRA on the text decoder, the projector trainable,
+        the audio encoder frozen; save_pretrained / load_trained give back the same outputs."""
+        import copy
+
+        from lslm_eval.trainers.config import TrainConfig
+        from lslm_eval.trainers.data import response_token_ids
+        from lslm_eval.trainers.objective import InstructionObjective, mark_native_trainable
+
+        model, processor = parts
+        backend = make_backend(copy.deepcopy(model), processor, self.model_type)
+        decoder_prefix = backend.lora_target_modules(["q_proj"])[0].split(".layers.")[0]
+        mark_native_trainable(backend, TrainConfig(data="-", hf="tiny", lora_r=4, lora_alpha=8.0, lora_dropout=0.0))
+        trainable = [n for n, p in backend.model.named_parameters() if p.requires_grad]
+        projector = [f".{name}." for name in backend.family.projector]
+        assert any("lora_" in n for n in trainable) and any(any(x in f".{n}." for x in projector) for n in trainable)
+        for name in trainable:  # LoRA only inside the text decoder; nothing else of the audio encoder
+            assert (f"{decoder_prefix}.layers." in name and "lora_" in name) or any(x in f".{name}." for x in projector), name
+        objective = InstructionObjective(backend).train()
+        responses = [response_token_ids(backend.tokenizer, answer) for answer in ("paris", "eight legs")]
+        optimizer = torch.optim.AdamW([p for p in backend.parameters() if p.requires_grad], lr=1e-2)
+        before = objective(wavs(), TRANSCRIPTS, responses)[0]
+        before.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        with torch.no_grad():
+            after = objective(wavs(), TRANSCRIPTS, responses)[0]
+        assert after < before
+        backend.eval()
+        saved = backend.save_pretrained(tmp_path / "checkpoint")
+        reloaded = make_backend(copy.deepcopy(model), processor, self.model_type)
+        reloaded.load_trained(saved)
+        items = lambda b: b.collate(b.build_items(TURNS, wavs(), TRANSCRIPTS))
+        with torch.no_grad():
+            trained_logits = backend(items(backend)).logits
+            torch.testing.assert_close(reloaded(items(reloaded)).logits, trained_logits)
+            base = make_backend(model, processor, self.model_type)
+            assert not torch.allclose(base(items(base)).logits, trained_logits)

@@ -31,6 +31,8 @@ class TrainConfig:
     columns: dict[str, str] = field(default_factory=dict)  # dataset column of each field, e.g. {response: answer}
     output_dir: str = "runs/train"  # checkpoints OUT/checkpoint-<step>/, train_log.jsonl (--output_path sets it too)
     # model
+    hf: str | None = None  # a transformers-native audio LM (hub id or directory) instead of encoder + adaptor + llm
+    trust_remote_code: bool = False  # with hf: load the repository's own model code
     encoder: str = LSLMConfig.encoder  # Whisper: an offline name, an openai-whisper name or a checkpoint file
     llm: str = LSLMConfig.llm  # causal LM: offline:NAME, a hub id or a local directory
     gguf_file: str | None = None  # the GGUF file inside `llm`, when it holds one
@@ -91,6 +93,7 @@ class TrainConfig:
             (self.distill_weight >= 0, f"distill_weight cannot be negative, got {self.distill_weight}"),
             (0 <= self.lora_dropout < 1, f"lora_dropout must be in [0, 1), got {self.lora_dropout}"),
             (set(self.columns) <= set(FIELDS), f"columns maps the fields {FIELDS} to dataset columns; got keys {sorted(self.columns)}"),
+            (not self.hf or self.mode != "full", f"hf={self.hf} trains its projector (mode adaptor) or the projector + LoRA on its language model (mode lora), not mode full"),
             (bool(self.data), "no training data: set `data` to a manifest.jsonl, a `datasets` save_to_disk directory or hub:ID:SPLIT"),
         ]
         for ok, message in checks:

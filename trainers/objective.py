@@ -2,7 +2,8 @@
 
 The loss is cross-entropy on the response tokens only, optionally plus `distill_weight` times the
 KL divergence from the model's own output distribution on the written instruction (paper 1 §3.2).
-The encoder never trains; the adaptor always does; LoRA or the whole LLM as `mode` says.
+The encoder never trains; the speech parameters (adaptor, or a native model's projector) always do;
+LoRA or (LSLM) the whole LLM as `mode` says. Batches are built by the backend (`build_items`).
 """
 
 from __future__ import annotations
@@ -20,11 +21,14 @@ from lslm_eval.prompt import AUDIO_PLACEHOLDER, IGNORE_INDEX, PromptItem
 from lslm_eval.trainers.config import TrainConfig
 
 
-def prepare_model(config: TrainConfig, device: str) -> LSLM:
-    """Load the LSLM and mark what trains: the adaptor always, plus LoRA or the whole LLM.
+def prepare_model(config: TrainConfig, device: str):
+    """Load the backend and mark what trains: its speech parameters (the adaptor, or a native model's
+    projector) always, plus LoRA on the language model or (LSLM only) the whole LLM.
 
     Trainable weights are float32 whatever `dtype` is (mixed precision keeps master weights in
-    float32); frozen ones keep `dtype`."""
+    float32); frozen ones keep `dtype`. The speech encoder never trains."""
+    if config.hf:
+        return prepare_native(config, device)
     if config.init_checkpoint:
         model = LSLM.from_pretrained(config.init_checkpoint, device=device, dtype=config.dtype)
     else:
@@ -38,31 +42,69 @@ def prepare_model(config: TrainConfig, device: str) -> LSLM:
             model.llm = model.llm.merge_and_unload()
         model.llm.requires_grad_(True)
     elif config.mode == "lora" and not has_adapter:
-        from peft import LoraConfig, get_peft_model
+        from peft import get_peft_model
 
         targets = "all-linear" if config.lora_targets == ["all-linear"] else config.lora_targets
-        lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
-                          target_modules=targets, task_type="CAUSAL_LM")
-        model.llm = get_peft_model(model.llm, lora)
+        model.llm = get_peft_model(model.llm, lora_config(config, targets))
     elif config.mode == "lora":  # continue the init checkpoint's adapter
         for name, param in model.llm.named_parameters():
             param.requires_grad_("lora_" in name)
-    model.adaptor.requires_grad_(True)
+    return _finish(model, config)
+
+
+def lora_config(config: TrainConfig, targets):
+    from peft import LoraConfig
+
+    return LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+                      target_modules=targets, task_type="CAUSAL_LM")
+
+
+def prepare_native(config: TrainConfig, device: str):
+    """A transformers-native audio LM (`hf=`): LoRA on its text decoder only, the projector trainable,
+    the audio encoder frozen. `hf` may be a directory an earlier run wrote (its adapter continues)."""
+    from lslm_eval.backends.native import NativeSpeechLM
+
+    model = NativeSpeechLM.from_pretrained(config.hf, device=device, dtype=config.dtype, system_prompt=config.system_prompt,
+                                           trust_remote_code=config.trust_remote_code)
+    return mark_native_trainable(model, config)
+
+
+def mark_native_trainable(model, config: TrainConfig):
+    """Freeze everything, then: LoRA on the text decoder (mode lora), the projector always."""
+    from peft import get_peft_model
+
+    model.requires_grad_(False)
+    if config.mode == "lora":
+        if hasattr(model.model, "peft_config"):
+            for name, param in model.model.named_parameters():
+                param.requires_grad_("lora_" in name)
+        else:
+            model.model = get_peft_model(model.model, lora_config(config, model.lora_target_modules(config.lora_targets)))
+    return _finish(model, config)
+
+
+def _finish(model, config: TrainConfig):
+    for param in model.speech_parameters():
+        param.requires_grad_(True)
     for param in model.parameters():
         if param.requires_grad:
             param.data = param.data.float()
     if config.gradient_checkpointing:
         # transformers 5 renamed gradient checkpointing to activation checkpointing
-        enable = getattr(model.llm, "activation_checkpointing_enable", None) or model.llm.gradient_checkpointing_enable
+        lm = model.language_model
+        enable = getattr(lm, "activation_checkpointing_enable", None) or lm.gradient_checkpointing_enable
         enable({"use_reentrant": False})  # the first argument of both: checkpoint() keyword arguments
     model.config.extra = {"train": asdict(config)}
     return model
 
 
-def load_trained_weights(model: LSLM, checkpoint: Path) -> None:
+def load_trained_weights(model, checkpoint: Path) -> None:
     """Put a checkpoint's adaptor, PEFT adapter or full LLM into a model built by `prepare_model`."""
     from safetensors.torch import load_file
 
+    if hasattr(model, "load_trained"):  # a native backend reads its own layout
+        model.load_trained(checkpoint)
+        return
     model.adaptor.load_state_dict(load_adaptor_state(checkpoint / ADAPTOR_FILE, model.adaptor))
     if (checkpoint / PEFT_DIR).is_dir():
         from peft import set_peft_model_state_dict
@@ -85,8 +127,9 @@ def response_logits(logits: Tensor, labels: Tensor) -> Tensor:
 class InstructionObjective(nn.Module):
     """The training loss of one micro-batch: (loss, cross_entropy, kl), the last two detached.
 
-    Speech examples come as encoder frames (T, d_enc), which the adaptor turns into the query;
-    examples given as text (frames None) use the written instruction. The whole computation is this
+    Speech examples come as the backend's `frozen_speech` (LSLM: encoder frames, which the adaptor
+    turns into the query; native: the waveform); examples given as text (None) use the written
+    instruction. The whole computation is this
     module's forward, so DistributedDataParallel sees every trainable parameter used."""
 
     def __init__(self, lslm: LSLM, distill_weight: float = 0.0):
@@ -94,14 +137,12 @@ class InstructionObjective(nn.Module):
         self.lslm = lslm
         self.distill_weight = distill_weight
 
-    def build_items(self, frames: Sequence[Tensor | None], instructions: Sequence[str], responses: Sequence[list[int]]) -> list[PromptItem]:
-        lslm, adaptor_param = self.lslm, self.lslm.adaptor.proj_in.weight
-        items = []
-        for frame, instruction, response in zip(frames, instructions, responses):
-            speech = None if frame is None else lslm.adaptor(frame.to(adaptor_param.device, adaptor_param.dtype).unsqueeze(0))[0]
-            item = lslm.prompt.build(AUDIO_PLACEHOLDER, speech, instruction)
+    def build_items(self, speech: Sequence | None, instructions: Sequence[str], responses: Sequence[list[int]]) -> list[PromptItem]:
+        """Through the backend: speech[i] is the example's `frozen_speech` (None: the written instruction,
+        the text twin), the response follows the prompt."""
+        items = self.lslm.build_items([AUDIO_PLACEHOLDER] * len(instructions), list(speech), list(instructions))
+        for item, response in zip(items, responses):
             item.response_ids = list(response)
-            items.append(item)
         return items
 
     def forward(self, frames: Sequence[Tensor | None], instructions: Sequence[str], responses: Sequence[list[int]]):
@@ -111,10 +152,10 @@ class InstructionObjective(nn.Module):
         if not self.distill_weight:
             return out.loss, out.loss.detach(), torch.zeros_like(out.loss.detach())
         teacher_batch = lslm.collate(self.build_items([None] * len(frames), instructions, responses), padding_side="right")
-        lslm.llm.eval()  # the target is the model's own deterministic text-input distribution (no dropout)
+        lslm.language_model.eval()  # the target is the model's own deterministic text-input distribution (no dropout)
         with torch.no_grad():
             teacher = lslm(teacher_batch).logits
-        lslm.llm.train(self.training)
+        lslm.language_model.train(self.training)
         student = response_logits(out.logits, batch.labels).float()
         target = response_logits(teacher, teacher_batch.labels).float()
         kl = F.kl_div(F.log_softmax(student, -1), F.log_softmax(target, -1), log_target=True, reduction="batchmean")

@@ -35,7 +35,7 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from lslm_eval.model import LSLM, resolve_dtype
+from lslm_eval.model import resolve_dtype
 from lslm_eval.trainers.config import TrainConfig, TrainConfigError
 from lslm_eval.trainers.data import (TrainingDataError, batch_indices, load_instruction_data, preflight, response_token_ids,
                                      uses_text_input)
@@ -133,9 +133,10 @@ class Trainer:
         lslm = prepare_model(config, str(acc.device))
         if resume and checkpoint is not None:
             load_trained_weights(lslm, checkpoint)
-        adaptor_params = list(lslm.adaptor.parameters())
-        other_params = [p for n, p in lslm.named_parameters() if p.requires_grad and not n.startswith("adaptor.")]
-        groups = [{"params": adaptor_params, "lr": config.adaptor_lr or config.lr}]
+        speech_params = lslm.speech_parameters()  # the adaptor (LSLM) or the projector (native)
+        chosen = {id(p) for p in speech_params}
+        other_params = [p for p in lslm.parameters() if p.requires_grad and id(p) not in chosen]
+        groups = [{"params": speech_params, "lr": config.adaptor_lr or config.lr}]
         if other_params:
             groups.append({"params": other_params, "lr": config.lr})
         optimizer = torch.optim.AdamW(groups, weight_decay=config.weight_decay)
@@ -150,16 +151,16 @@ class Trainer:
         self._frame_bytes = 0
 
     @property
-    def lslm(self) -> LSLM:
+    def lslm(self):
         return self.accelerator.unwrap_model(self.objective).lslm
 
     # ---------------------------------------------------------------- one step
-    def _frames_of(self, index: int) -> Tensor:
-        """Encoder frames (T, d_enc) of example `index`, kept on the CPU while the cache has room."""
+    def _frames_of(self, index: int):
+        """The backend's `frozen_speech` of example `index` (LSLM: encoder frames (T, d_enc)), kept on
+        the CPU while the cache has room."""
         frames = self._frames.get(index)
         if frames is None:
-            with torch.no_grad():
-                frames = self.lslm.encoder(self.data.waveform(index)).cpu()
+            frames = torch.as_tensor(self.lslm.frozen_speech(self.data.waveform(index)))
             size = frames.numel() * frames.element_size()
             if self._frame_bytes + size <= self.config.frame_cache_gb * GIB:
                 self._frames[index] = frames

@@ -40,6 +40,7 @@ class Family:
 
     model_type = "generic"
     max_seconds: float | None = None
+    projector: tuple[str, ...] = ("multi_modal_projector",)  # the module(s) between audio encoder and LM: trainable
 
     def load(self, hf: str, dtype, trust_remote_code: bool = False):
         from transformers import AutoModelForMultimodalLM
@@ -75,6 +76,7 @@ class Qwen2Audio(Family):
 
 class Qwen25Omni(Family):
     model_type = "qwen2_5_omni"
+    projector = ("audio_tower.proj",)  # the audio tower's last linear maps to the LM width
 
     def load(self, hf, dtype, trust_remote_code=False):
         from transformers import Qwen2_5OmniForConditionalGeneration
@@ -105,6 +107,7 @@ def _lora_layers(model) -> list:
 
 class GraniteSpeech(Family):
     model_type = "granite_speech"
+    projector = ("projector",)  # the windowed Q-Former
 
     def load(self, hf, dtype, trust_remote_code=False):
         model = super().load(hf, dtype, trust_remote_code)

@@ -190,9 +190,14 @@ class NativeSpeechLM(nn.Module):
         unused = set(getattr(self.processor, "unused_input_names", None) or ())  # bookkeeping the forward does not take
         return {k: v.to(self.device) if isinstance(v, Tensor) else v for k, v in inputs.items() if k not in unused}
 
-    @torch.no_grad()
     def merged_embeddings(self, inputs: dict) -> Tensor:
-        """(S, d): the decoder's input embeddings from the model's own forward on `inputs` (batch of 1)."""
+        """(S, d): the decoder's input embeddings from the model's own forward on `inputs` (batch of 1).
+
+        Gradients flow (to the projector) only in training mode; otherwise this runs without them."""
+        with torch.set_grad_enabled(self.training and torch.is_grad_enabled()):
+            return self._merged_embeddings(inputs)
+
+    def _merged_embeddings(self, inputs: dict) -> Tensor:
         seen: dict = {}
 
         def record(module, args, kwargs):
@@ -298,40 +303,89 @@ class NativeSpeechLM(nn.Module):
             return generation.generate(self.model, self.tokenizer, batch, max_new_tokens, do_sample, temperature, top_p,
                                        stop, max_rows=max_rows, stats=stats)
 
-    # ---------------------------------------------------------------- trained parts
+    # ---------------------------------------------------------------- training
+    def frozen_speech(self, wav):
+        """What of the speech path never trains, for the trainer to cache: here the waveform itself
+        (the audio encoder runs inside the model's own forward)."""
+        return wav
+
+    def speech_parameters(self) -> list[nn.Parameter]:
+        """The projector's parameters (the family's `projector` modules): trainable with the LoRA."""
+        wanted = [f".{name}." for name in self.family.projector]
+        params = [p for n, p in self.model.named_parameters() if any(w in f".{n}." for w in wanted) and "lora_" not in n]
+        if not params:
+            raise ValueError(f"{self.family.model_type}: no parameters under {self.family.projector}: name the family's projector")
+        return params
+
+    def lora_target_modules(self, leaf_names: Sequence[str]) -> list[str]:
+        """The full names of the text decoder's modules whose last name part is in `leaf_names` (LoRA
+        goes on the language model only: never on the audio encoder or the projector)."""
+        decoder = self.text_decoder()
+        prefix = next(name for name, module in self._base().named_modules() if module is decoder)
+        chosen = [name for name, module in self._base().named_modules()
+                  if name.startswith(prefix + ".") and isinstance(module, nn.Linear)
+                  and (list(leaf_names) == ["all-linear"] or name.rsplit(".", 1)[-1] in leaf_names)]
+        if not chosen:
+            raise ValueError(f"no linear layers named {list(leaf_names)} in {type(decoder).__name__}")
+        return chosen
+
     def trainable_state(self) -> dict[str, Tensor]:
         """The trained parameters that are not LoRA (the projector), by name."""
         return {n: p.detach().to("cpu").contiguous() for n, p in self.model.named_parameters() if p.requires_grad and "lora_" not in n}
 
-    def save_pretrained(self, path: str | os.PathLike) -> Path:
-        """backend.json (base model + prompt settings), trained.safetensors (projector), adapter/ (PEFT)."""
+    def save_pretrained(self, path: str | os.PathLike, save_full_llm: bool = False, extra=None) -> Path:
+        """backend.json (base model + prompt settings), trained.safetensors (projector), adapter/ (PEFT),
+        written atomically; `extra(directory)` may add files (a trainer's state) first."""
+        import shutil
+        import tempfile
+
         from safetensors.torch import save_file
 
+        if save_full_llm:
+            raise ValueError("a native audio LM saves its trained parts (LoRA + projector), not a full copy")
         path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        save_file(self.trainable_state(), str(path / TRAINED_FILE))
-        if hasattr(self.model, "peft_config"):
-            self.model.save_pretrained(str(path / PEFT_DIR))
-        (path / BACKEND_FILE).write_text(json.dumps({"hf": self.config.hf, "family": self.config.family,
-                                                     "system_prompt": self.config.system_prompt, "extra": self.config.extra}, indent=2))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+        try:
+            save_file(self.trainable_state(), str(tmp / TRAINED_FILE))
+            if hasattr(self.model, "peft_config"):
+                self.model.save_pretrained(str(tmp / PEFT_DIR))
+            if extra is not None:
+                extra(tmp)
+            (tmp / BACKEND_FILE).write_text(json.dumps({"hf": self.config.hf, "family": self.config.family,
+                                                        "system_prompt": self.config.system_prompt, "extra": self.config.extra}, indent=2))
+            if path.exists():
+                shutil.rmtree(path)
+            os.replace(tmp, path)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
         return path
 
     def load_trained(self, path: str | os.PathLike) -> None:
-        """Put a `save_pretrained` directory's projector and PEFT adapter into this (base) model."""
+        """Put a `save_pretrained` directory's PEFT adapter and projector into this model (wrapping it
+        with the adapter, or filling the adapter it already has)."""
         from safetensors.torch import load_file
 
         path = Path(path)
         if (path / PEFT_DIR).is_dir():
-            from peft import PeftModel
+            if hasattr(self.model, "peft_config"):
+                from peft import set_peft_model_state_dict
 
-            self.model = PeftModel.from_pretrained(self.model, str(path / PEFT_DIR)).eval()
+                result = set_peft_model_state_dict(self.model, load_file(str(path / PEFT_DIR / "adapter_model.safetensors")))
+                if result.unexpected_keys:
+                    raise ValueError(f"{path / PEFT_DIR}: adapter tensors {result.unexpected_keys[:5]} do not fit the model")
+            else:
+                from peft import PeftModel
+
+                self.model = PeftModel.from_pretrained(self.model, str(path / PEFT_DIR)).eval()
         state = load_file(str(path / TRAINED_FILE)) if (path / TRAINED_FILE).is_file() else {}
-        params = dict(self.model.named_parameters())
-        unknown = sorted(set(state) - set(params))
+        params = {n.replace("base_model.model.", ""): p for n, p in self.model.named_parameters()}
+        unknown = sorted(set(k.replace("base_model.model.", "") for k in state) - set(params))
         if unknown:
             raise ValueError(f"{path / TRAINED_FILE}: tensors {unknown[:5]} are not parameters of {type(self._base()).__name__}")
         with torch.no_grad():
             for name, tensor in state.items():
-                if params[name].shape != tensor.shape:
-                    raise ValueError(f"{path / TRAINED_FILE}: {name} has shape {tuple(tensor.shape)}, the model {tuple(params[name].shape)}")
-                params[name].copy_(tensor.to(params[name].dtype))
+                param = params[name.replace("base_model.model.", "")]
+                if param.shape != tensor.shape:
+                    raise ValueError(f"{path / TRAINED_FILE}: {name} has shape {tuple(tensor.shape)}, the model {tuple(param.shape)}")
+                param.copy_(tensor.to(param.dtype))
