@@ -11,7 +11,8 @@ Every backend's `generate` calls `generate` here. Invariants:
   `cut_at_stop(text)` of the full `max_new_tokens` continuation, without decoding past the stop.
 - With `max_rows` below the number of rows, at most `max_rows` rows decode at once and a pending
   row is prefilled into every freed slot (refill); the cache is left-padded to a common length and
-  columns that are padding in every row are dropped.
+  columns that are padding in every row are dropped. Caches other than plain `DynamicLayer`s
+  (sliding windows) are not merged: there the next rows start when the whole group has ended.
 
 The KV cache is transformers' `DynamicCache` (keys/values (B, heads, L, head_dim) per layer), passed
 as `cache=` (the transformers 5 name; `past_key_values` is its deprecated alias).
@@ -200,6 +201,8 @@ def generate(llm, tokenizer, batch: PromptBatch, max_new_tokens: int = 256, do_s
         free = limit - (len(active.rows) if active is not None else 0)
         if not pending or free <= 0:
             return None
+        if active is not None and active.rows and active._layers() is None:
+            return None  # a cache layout rows cannot be merged into: the next rows wait for this group to end
         rows, pending = pending[:free], pending[free:]
         new, first = prefill(rows)
         done = [finish_check(row, int(t)) for row, t in zip(rows, first.tolist())]
@@ -211,8 +214,8 @@ def generate(llm, tokenizer, batch: PromptBatch, max_new_tokens: int = 256, do_s
             return None
         if active is None or not active.rows:
             active = new
-        elif not active.merge(new):  # cannot merge this cache layout: finish it on its own
-            raise NotImplementedError("refill needs a DynamicCache of DynamicLayers; call with max_rows=None")
+        elif not active.merge(new):
+            raise RuntimeError("the new rows' KV cache does not have the active rows' layout")
         return first
 
     def refill(last: Tensor | None) -> Tensor | None:
@@ -220,10 +223,9 @@ def generate(llm, tokenizer, batch: PromptBatch, max_new_tokens: int = 256, do_s
         while True:
             admitted = admit()
             if admitted is not None:
-                last = admitted if last is None or not last.numel() else torch.cat([last, admitted.to(last.device)])
-            free = limit - (len(active.rows) if active is not None else 0)
-            if not pending or free <= 0 or admitted is not None:
-                return last
+                return admitted if last is None or not last.numel() else torch.cat([last, admitted.to(last.device)])
+            if not pending or (active is not None and active.rows):
+                return last  # nothing to admit now; with no row running, admit() is tried again
 
     last = refill(None)
     while active is not None and active.rows:

@@ -73,3 +73,13 @@ def test_sampling_with_a_tiny_nucleus_is_greedy_and_seeds_repeat(tiny_lslm, item
 def test_empty_and_zero_token_requests(tiny_lslm, items):
     batch = tiny_lslm.collate(items[:2])
     assert generate(tiny_lslm.llm, tiny_lslm.tokenizer, batch, max_new_tokens=0) == ["", ""]
+
+
+def test_a_cache_that_cannot_merge_runs_its_rows_in_groups(tiny_lslm, items, monkeypatch):
+    from lslm_eval import generation
+
+    single = one_at_a_time(tiny_lslm, items, max_new_tokens=8)
+    monkeypatch.setattr(generation._Active, "_layers", lambda self: None)  # as a sliding-window cache
+    stats = DecodeStats()
+    assert tiny_lslm.generate(tiny_lslm.collate(items), max_new_tokens=8, max_rows=4, stats=stats) == single
+    assert stats.prefill_calls == 2  # 4 rows, then the remaining 2 once the first group has ended
