@@ -15,7 +15,7 @@ from lslm_eval.report.figures import plot_correlation, plot_training
 from lslm_eval.report.gate import compare
 from lslm_eval.report.leaderboard import build_leaderboard
 from lslm_eval.report.regression import correlate
-from lslm_eval.report.runs import MAIN_METRIC, IncompleteRunError, item_keys
+from lslm_eval.report.runs import MAIN_METRIC, IncompleteRunError, item_keys, step_of
 
 SUBSETS = ("sdqa", "bbh", "commoneval")
 N_ITEMS = 30
@@ -114,6 +114,20 @@ def test_runs_without_a_checkpoint_are_told_apart_by_their_parts(tmp_path):
     board = build_leaderboard([tmp_path / "a", tmp_path / "b"], n_resamples=200)
     assert sorted(row.checkpoint for row in board.rows) == ["tiny.en+HuggingFaceTB/SmolLM2-135M-Instruct",
                                                             "tiny.en+Qwen/Qwen2.5-0.5B-Instruct"]
+
+
+def test_native_runs_are_named_by_hf_and_their_checkpoint_step_read(tmp_path):
+    rng = np.random.default_rng(2)
+    for name, hf in (("a", "Qwen/Qwen2-Audio-7B-Instruct"), ("b", "runs/granite/checkpoint-300")):
+        tasks = {}
+        for subset in SUBSETS:
+            docs, ease = make_docs(subset), rng.random(N_ITEMS)
+            tasks[f"voicebench_{subset}"] = (docs, item_scores(subset, ease, 0.3))
+            tasks[f"voicebench_{subset}_text"] = (docs, item_scores(subset, ease, 0.9))
+        write_run(tmp_path / name, "lslm", tasks, "2025-01-01T10-00-00", model_args=f"hf={hf},dtype=bfloat16")
+    board = build_leaderboard([tmp_path / "a", tmp_path / "b"], n_resamples=200)
+    assert sorted(row.checkpoint for row in board.rows) == ["Qwen/Qwen2-Audio-7B-Instruct", "runs/granite/checkpoint-300"]
+    assert sorted(str(step_of(row.checkpoint)) for row in board.rows) == ["300", "None"]
 
 
 def test_pairs_runs_and_items_by_identity_not_order(runs):

@@ -40,9 +40,9 @@ MAIN_METRIC = {
     "commoneval": "judge_score",
     "wildvoice": "judge_score",
 }
-CHECKPOINT_ARGS = ("checkpoint", "pretrained")  # model_args naming the weights, in order of preference
+CHECKPOINT_ARGS = ("checkpoint", "pretrained", "hf")  # model_args naming the weights, in order of preference
 PART_ARGS = ("encoder", "llm", "gguf_file", "peft")  # without a checkpoint, the parts name the weights together
-MODEL_NAME_ARGS = ("llm", "pretrained", "checkpoint", "model", "peft")
+MODEL_NAME_ARGS = ("llm", "pretrained", "checkpoint", "hf", "model", "peft")
 STEP_PATTERN = re.compile(r"(?:checkpoint|step|global_step)[-_]?(\d+)$", re.IGNORECASE)
 RESULTS_PATTERN = re.compile(r"^results_(?P<date>.+)\.json$")
 PROMPT_HASH_CHARS = 16
