@@ -270,3 +270,36 @@ def test_correlate_without_steps_or_probes(tmp_path, capsys):
     code, _, stderr = run_cli(capsys, "correlate", tmp_path / "speech", tmp_path / "text", "--probe", tmp_path / "probe",
                               "--output_path", tmp_path / "fig", *RESAMPLES)
     assert code == 2 and "no 'f_bar_cos' for ['lslm@runs/merged']" in stderr
+
+
+def test_compare_refuses_runs_of_other_subsets_or_other_items(tmp_path, capsys):
+    write_checkpoint(tmp_path / "sdqa", "runs/a/checkpoint-1", ("sdqa",), 0.5, 1)
+    write_checkpoint(tmp_path / "obqa", "runs/a/checkpoint-2", ("openbookqa",), 0.5, 2)
+    code, _, stderr = run_cli(capsys, "compare", "--baseline", tmp_path / "sdqa", "--candidate", tmp_path / "obqa", *RESAMPLES)
+    assert code == 2
+    assert "different subsets: only in the baseline ['sdqa'], only in the candidate ['openbookqa']" in stderr
+    write_checkpoint(tmp_path / "fewer", "runs/a/checkpoint-3", ("sdqa",), 0.5, 3)
+    for samples in (tmp_path / "fewer").rglob("samples_*.jsonl"):  # the same subset with its last item left out
+        lines = [line for line in samples.read_text().splitlines() if json.loads(line)["doc"]["prompt"] != "question number 29?"]
+        samples.write_text("\n".join(lines) + "\n")
+    for results in (tmp_path / "fewer").rglob("results_*.json"):  # as a run with --limit 29 records it
+        data = json.loads(results.read_text())
+        data["n-samples"] = {task: {"original": N_ITEMS, "effective": N_ITEMS - 1} for task in data["n-samples"]}
+        results.write_text(json.dumps(data))
+    code, _, stderr = run_cli(capsys, "compare", "--baseline", tmp_path / "sdqa", "--candidate", tmp_path / "fewer", *RESAMPLES)
+    assert code == 2 and "subset sdqa: the runs were scored on different items: 1 only in the baseline" in stderr
+
+
+def test_a_probe_of_the_default_model_joins_a_run_without_model_args(tmp_path):
+    from lslm_eval.model import DEFAULT_CHECKPOINT
+    from lslm_eval.report.leaderboard import build_leaderboard
+
+    write_checkpoint(tmp_path, "lslm", ("sdqa",), 0.5, 5)
+    for results in tmp_path.rglob("results_*.json"):  # `lm_eval --model lslm` with no model_args, as lslm records it
+        data = json.loads(results.read_text())
+        data["config"].update(model_args="", checkpoint=str(DEFAULT_CHECKPOINT))
+        results.write_text(json.dumps(data))
+    probe = write_prober_json(tmp_path / "probe", str(DEFAULT_CHECKPOINT), 0.5, 12.0, 0.4, 9.0)  # `lslm-eval probe`'s info
+    board = build_leaderboard([tmp_path / "speech", tmp_path / "text"], [probe], n_resamples=100)
+    (row,) = board.rows
+    assert row.checkpoint == str(DEFAULT_CHECKPOINT) and row.probe

@@ -42,3 +42,24 @@ def test_every_figure_renders_from_json(tmp_path):
         assert data.startswith(PNG_MAGIC) and len(data) > 5_000
     with pytest.raises(ValueError, match="no results"):
         figures.plot_sequence_curves({}, tmp_path / "empty.png")
+
+
+def test_figures_on_a_file_of_another_shape_is_an_error_naming_it(tmp_path):
+    from lslm_eval.cli import main
+
+    other = tmp_path / "results_2025.json"
+    other.write_text(json.dumps({"results": {"voicebench_sdqa": {}}, "sequence": {"cos": [1.0]}}))
+    with pytest.raises(SystemExit, match=rf"lslm-eval figures: {other} is not a probe file .*lacks \['sequence.dist', "
+                                         r"'monotonicity.cos.per_layer'.*top-level keys: \['results', 'sequence'\]"):
+        main(["figures", str(other), "--output_path", str(tmp_path / "out")])
+    broken = tmp_path / "probe.json"
+    broken.write_text('{"sequence": ')
+    with pytest.raises(SystemExit, match=rf"{broken}: cannot read a probe file"):
+        main(["figures", str(broken), "--output_path", str(tmp_path / "out")])
+    gen = torch.Generator().manual_seed(0)  # what the prober and `probe --case` write passes the same check
+    acc = ProbeStatistics()
+    ht = torch.randn(3, 4, 8, generator=gen)
+    acc.update(ht.repeat_interleave(2, dim=1), ht)
+    figures.check_fields(from_json(acc.result()), figures.PROBE_FIELDS, "probe", "a probe file")
+    figures.check_fields(from_json(alignment_case(ht.repeat_interleave(2, dim=1), ht, layer=1, key="x")), figures.CASE_FIELDS,
+                         "case", "an alignment case")

@@ -63,3 +63,24 @@ def test_the_trainer_refuses_bad_data_before_step_1(tmp_path, tiny_checkpoint):
     with pytest.raises(TrainingDataError, match="ok.jsonl:2: audio .*broken.wav"):
         Trainer(config)
     assert not (tmp_path / "out" / "train_log.jsonl").exists()
+
+
+def test_resume_survives_a_half_written_log_line_and_removes_killed_saves(tmp_path, tiny_checkpoint):
+    from lslm_eval.trainers.train import LOG_FILE, Trainer
+
+    good = write_wav(tmp_path / "good.wav")
+    rows = [{"audio": good, "instruction": "hi", "response": "yes"}] * 4
+    options = dict(data=_manifest(tmp_path, rows), encoder=str(tmp_path / "whisper.pt"), llm=str(tmp_path / "llm"),
+                   output_dir=str(tmp_path / "out"), stack=2, adaptor_hidden=24, batch_size=2, save_every=1, log_every=1,
+                   device="cpu")
+    Trainer(TrainConfig(**options, max_steps=1)).run()
+    out = tmp_path / "out"
+    with open(out / LOG_FILE, "a") as log:
+        log.write('{"step": 2, "loss": 0.5')  # a kill in the middle of writing step 2's line
+    staging = out / ".checkpoint-2.k1ll3d"  # a kill in the middle of saving checkpoint-2
+    staging.mkdir()
+    (staging / "adaptor.safetensors").write_bytes(b"partial")
+    Trainer(TrainConfig(**options, max_steps=2), resume=True).run()
+    assert [json.loads(line)["step"] for line in (out / LOG_FILE).read_text().splitlines()] == [1, 2]
+    assert not staging.exists() and sorted(p.name for p in out.iterdir() if p.name.startswith("checkpoint")) == [
+        "checkpoint-1", "checkpoint-2"]

@@ -77,6 +77,31 @@ def latest_checkpoint(output_dir: str | Path) -> Path | None:
     return max(found)[1] if found else None
 
 
+def tidy_output_dir(out: Path, step: int) -> None:
+    """Before training from `step`: remove staging folders of saves that were killed (`.checkpoint-*`), and cut
+    train_log.jsonl back to `step`, dropping a last line a kill left half-written (any other bad line is an error)."""
+    for leftover in out.glob(f".{CHECKPOINT_PREFIX}*"):
+        if leftover.is_dir():
+            log.warning("removing %s, the staging folder of a checkpoint save that did not finish", leftover)
+            shutil.rmtree(leftover, ignore_errors=True)
+    log_file = out / LOG_FILE
+    if not log_file.is_file():
+        return
+    lines = [line for line in log_file.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
+    kept = []
+    for number, line in enumerate(lines, 1):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            if number == len(lines):
+                log.warning("%s: dropping its last line, cut short by a kill: %r", log_file, line[:80])
+                break
+            raise TrainConfigError(f"{log_file}:{number}: not JSON ({err}); fix or remove the line to resume") from None
+        if record.get("step", 0) <= step:
+            kept.append(line)
+    log_file.write_text("".join(line + "\n" for line in kept))
+
+
 def rng_state() -> dict[str, Tensor]:
     state = {"cpu": torch.get_rng_state()}
     if torch.cuda.is_available():
@@ -147,6 +172,9 @@ class Trainer:
         self._restored_rng: list[dict] | None = None
         if resume and checkpoint is not None:
             self._load_trainer_state(checkpoint)
+        if acc.is_main_process:
+            tidy_output_dir(self.out, self.step)
+        acc.wait_for_everyone()
         self._frames: dict[int, Tensor] = {}
         self._frame_bytes = 0
 
@@ -283,11 +311,4 @@ class Trainer:
         self.scheduler.load_state_dict(saved["scheduler"])
         self._restored_rng = torch.load(checkpoint / RNG_STATE, weights_only=True)
         self.step = state["step"]
-        if acc.is_main_process:
-            for leftover in self.out.glob(f".{CHECKPOINT_PREFIX}*"):  # staging dirs of a save that was killed
-                shutil.rmtree(leftover, ignore_errors=True)
-            log_file = self.out / LOG_FILE
-            if log_file.is_file():
-                kept = [line for line in log_file.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= self.step]
-                log_file.write_text("".join(line + "\n" for line in kept))
-        acc.wait_for_everyone()
+

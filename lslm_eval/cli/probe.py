@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 
@@ -46,7 +45,11 @@ def run_figures(args) -> int:
     labels = args.labels or [Path(p).parent.name or Path(p).stem for p in args.probe_json]
     if len(labels) != len(args.probe_json):
         raise SystemExit(f"--labels names {len(labels)} checkpoints for {len(args.probe_json)} probe files")
-    results = {label: json.loads(Path(path).read_text()) for label, path in zip(labels, args.probe_json)}
+    try:
+        results = {label: figures.load_json_file(path, figures.PROBE_FIELDS, "a probe file (lslm-eval probe / probe=DIR)")
+                   for label, path in zip(labels, args.probe_json)}
+    except ValueError as err:
+        raise SystemExit(f"lslm-eval figures: {err}") from None
     slug = lambda text: re.sub(r"[^A-Za-z0-9_.-]+", "_", text)
     out = Path(args.output_path)
     written = [figures.plot_sequence_curves(results, out / "sequence_curves.png"),
@@ -62,7 +65,10 @@ def run_figures(args) -> int:
                              f"`lslm-eval probe ... --case {key}`")
         cases += found
     for path in cases:
-        case = json.loads(path.read_text())
+        try:
+            case = figures.load_json_file(path, figures.CASE_FIELDS, "an alignment case file (lslm-eval probe --case)")
+        except ValueError as err:
+            raise SystemExit(f"lslm-eval figures: {err}") from None
         written.append(figures.plot_alignment_case(case, out / f"alignment_{slug(str(case.get('key')))}_L{case['layer']}.png"))
     print("\n".join(str(path) for path in written))
     return 0

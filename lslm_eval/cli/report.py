@@ -102,9 +102,10 @@ def run_leaderboard(args) -> int:
 def run_compare(args) -> int:
     from lslm_eval.report.gap_test import gap_test_table
     from lslm_eval.report.gate import compare
-    from lslm_eval.report.sources import gate_side
+    from lslm_eval.report.sources import check_comparable, gate_side
 
     baseline, candidate = gate_side(args.baseline, **board_options(args)), gate_side(args.candidate, **board_options(args))
+    check_comparable(baseline, candidate)
     single = baseline.single is not None and candidate.single is not None  # one checkpoint each: match by metric
     result = compare(baseline.single if single else baseline.by_run, candidate.single if single else candidate.by_run,
                      args.tolerance, args.tolerance_se, args.metrics)

@@ -11,6 +11,8 @@ JSON nulls (undefined values) are drawn as gaps or grey cells.
 
 from __future__ import annotations
 
+import json
+
 import math
 from pathlib import Path
 from typing import Mapping
@@ -43,6 +45,37 @@ def _save(fig: Figure, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=DPI, bbox_inches="tight")
     return path
+
+
+PROBE_FIELDS = ("sequence.cos", "sequence.dist", "monotonicity.cos.per_layer", "monotonicity.dist.per_layer",
+                "consistency.per_layer")  # what the figures read from a probe file (Prober.write)
+CASE_FIELDS = ("cos", "dist", "path_cos", "path_dist", "layer")  # ... and from an alignment case file
+
+
+def check_fields(data, fields: tuple[str, ...], source: str, kind: str) -> None:
+    """ValueError naming `source` and the missing dotted fields unless `data` has them all."""
+    def has(path: str) -> bool:
+        node = data
+        for part in path.split("."):
+            if not isinstance(node, Mapping) or part not in node:
+                return False
+            node = node[part]
+        return True
+
+    missing = [f for f in fields if not has(f)]
+    if missing:
+        found = sorted(data) if isinstance(data, Mapping) else type(data).__name__
+        raise ValueError(f"{source} is not {kind}: it lacks {missing} (top-level keys: {found})")
+
+
+def load_json_file(path: str | Path, fields: tuple[str, ...], kind: str):
+    """A JSON file checked to hold `fields`; errors name the file."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{path}: cannot read {kind}: {err}") from err
+    check_fields(data, fields, str(path), kind)
+    return data
 
 
 def _check_results(results: Mapping[str, dict]) -> None:

@@ -138,6 +138,8 @@ def run_identity(results: Mapping, path: Path) -> tuple[RunKey, frozenset[str]]:
         raise IncompleteRunError(f"{path}: no config.model; is this an lm-eval results file?")
     args = parse_model_args(config.get("model_args"))
     checkpoint = next((normalise_checkpoint(args[k]) for k in CHECKPOINT_ARGS if args.get(k)), "")
+    if not checkpoint and not any(args.get(k) for k in PART_ARGS):  # e.g. the offline default: the checkpoint the
+        checkpoint = normalise_checkpoint(str(config.get("checkpoint") or ""))  # model recorded (lslm's model info)
     key = RunKey(str(config["model"]), checkpoint or "+".join(args[k] for k in PART_ARGS if args.get(k)))
     names = {key.model, key.checkpoint, os.path.basename(checkpoint)}
     names |= {args[k] for k in MODEL_NAME_ARGS if args.get(k)}

@@ -68,3 +68,34 @@ def gate_side(source: str, **board_options) -> GateSide:
         return GateSide(metrics, {name.removeprefix(prefix): metric for name, metric in metrics.items()})
     metrics = load_metric_table(data)
     return GateSide(metrics, metrics)
+
+
+SHOWN_ITEMS = 3  # item keys named in a mismatch error
+
+
+class MismatchedRunsError(ValueError):
+    """Two sides of `compare` that were not evaluated on the same subsets or items."""
+
+
+def _items(board, subset: str) -> set[str] | None:
+    keys = [set(row.paired[subset].keys) for row in board.rows if subset in row.paired]
+    return set().union(*keys) if keys else None
+
+
+def check_comparable(baseline: GateSide, candidate: GateSide) -> None:
+    """Refuse to gate runs of different subsets or, where items were logged, different items (naming them)."""
+    if baseline.board is None or candidate.board is None:
+        return  # metric JSON: only the metric names can be matched, which `compare` does
+    before, after = set(baseline.board.subsets), set(candidate.board.subsets)
+    if before != after:
+        raise MismatchedRunsError(
+            f"the runs cover different subsets: only in the baseline {sorted(before - after)}, only in the candidate "
+            f"{sorted(after - before)}; compare runs of the same subsets (or choose them with --subsets)")
+    for subset in baseline.board.subsets:
+        a, b = _items(baseline.board, subset), _items(candidate.board, subset)
+        if a is not None and b is not None and a != b:
+            only_a, only_b = sorted(a - b), sorted(b - a)
+            raise MismatchedRunsError(
+                f"subset {subset}: the runs were scored on different items: {len(only_a)} only in the baseline "
+                f"(e.g. {only_a[:SHOWN_ITEMS]}), {len(only_b)} only in the candidate (e.g. {only_b[:SHOWN_ITEMS]}); "
+                "evaluate both on the same items (same split, --limit, and bad_audio skips)")
