@@ -30,6 +30,7 @@ from tqdm import tqdm
 from lslm_eval import skips
 from lslm_eval.audio import SAMPLE_RATE, AudioError, load_audio
 from lslm_eval.backends import load_backend
+from lslm_eval.benchmarks import TEXT_AT_BASE
 from lslm_eval.model import DEFAULT_CHECKPOINT
 from lslm_eval.prompt import AUDIO_PLACEHOLDER
 
@@ -85,7 +86,8 @@ class LSLMEval(TemplateLM):
     intervene=angle|length|calibrate|calibrate_mean (with targets=bottomK|all, layer, stats=FILE,
     allow_overlap) edits the speech span at the prefill (lslm_eval.intervene);
     bad_audio=stop (default: an unusable recording stops the run, every bad item named) or skip (bad items and
-    their text twins are left out of every metric and listed in the results, lslm_eval.skips)."""
+    their text twins are left out of every metric and listed in the results, lslm_eval.skips);
+    arm=text@base answers the text twins with the original LLM (lslm_eval.arms)."""
 
     MULTIMODAL = True
 
@@ -97,7 +99,8 @@ class LSLMEval(TemplateLM):
                  max_gen_toks: int = DEFAULT_MAX_GEN_TOKS, max_length: int = 4096, probe: str | None = None,
                  probe_items: bool | str = False, probe_cka_aligned: str = "diagonal", intervene: str | None = None,
                  targets: str | None = None, layer: int | str | None = None, stats: str | None = None,
-                 allow_overlap: bool | str = False, bad_audio: str = "stop", max_batch_size: int | str | None = None):
+                 allow_overlap: bool | str = False, bad_audio: str = "stop", max_batch_size: int | str | None = None,
+                 arm: str | None = None):
         super().__init__()
         self.batch_size = parse_batch_size(batch_size)  # checked before anything loads
         if bad_audio not in skips.BAD_AUDIO_MODES:
@@ -135,6 +138,12 @@ class LSLMEval(TemplateLM):
             info = {"model": "lslm", "checkpoint": checkpoint, **parts, "tasks": []}
             self.prober = Prober(probe, info, cka_aligned_pairs=probe_cka_aligned, keep_items=as_bool(probe_items))
         self.allow_overlap = as_bool(allow_overlap)
+        from lslm_eval.arms import base_llm, check_arm
+
+        self.arm = check_arm(arm)  # text@base: the original LLM answers (lslm_eval.arms)
+        self._arm_context = base_llm(self.model, checkpoint) if self.arm == TEXT_AT_BASE else contextlib.nullcontext
+        if self.arm == TEXT_AT_BASE:
+            self.tokenizer = self.model.tokenizer
         self.intervention = None
         if intervene:
             from lslm_eval.intervene.settings import Intervention
@@ -242,7 +251,8 @@ class LSLMEval(TemplateLM):
             log.warning("lslm: skipping %d request(s) with unusable recordings (and their text twins): %s", len(skipped),
                         "; ".join(f"{skips.label(s.task, s.doc_id, s.item_id)}: {s.reason}" for s in list(skipped.values())[:10]))
         live = [i for i in range(len(requests)) if i not in skipped]
-        answers = self._generate_until([requests[i] for i in live], disable_tqdm) if live else []
+        with self._arm_context():  # arm=text@base: the original LLM answers (lslm_eval.arms)
+            answers = self._generate_until([requests[i] for i in live], disable_tqdm) if live else []
         results = [skips.skipped_response(skipped[i].reason) if i in skipped else None for i in range(len(requests))]
         for i, answer in zip(live, answers):
             results[i] = answer
@@ -253,6 +263,8 @@ class LSLMEval(TemplateLM):
         of requests go to one `generate` call that decodes `batch_size` rows at a time and refills
         the slots of finished rows; with hooks each batch is one prefill, as the hooks need."""
         torch.manual_seed(self.seed)
+        if self.arm == TEXT_AT_BASE and any(len(r.args) > 2 and (r.args[2] or {}).get("audio") for r in requests):
+            raise ValueError(f"arm={TEXT_AT_BASE} answers text twins only; task {requests[0].task_name} gives audio")
         self._refuse_calibration_overlap(requests)
         self._probed: set[int] = set()  # lm-eval pads a rank's share with copies of one request: probe it once
         lengths = [self._expected_length(request) for request in requests]  # (is speech, prompt length)
@@ -381,6 +393,10 @@ class LSLMEval(TemplateLM):
 
     # ---------------------------------------------------------------- text-path likelihoods
     def _loglikelihood_tokens(self, requests, disable_tqdm: bool = False, **kwargs) -> list[tuple[float, bool]]:
+        with self._arm_context():
+            return self._text_loglikelihoods(requests, disable_tqdm)
+
+    def _text_loglikelihoods(self, requests, disable_tqdm: bool = False) -> list[tuple[float, bool]]:
         results = []
         for (_, context_enc, continuation_enc) in tqdm(requests, desc="lslm loglikelihood", disable=disable_tqdm or self.rank != 0):
             tokens = (context_enc + continuation_enc)[-(self.max_length + 1) :]
@@ -410,4 +426,5 @@ class LSLMEval(TemplateLM):
 
     def _model_info(self) -> dict:
         return {"checkpoint": str(Path(self.checkpoint).resolve()) if self.checkpoint else None, **vars(self.model.config),
+                "arm": self.arm,
                 "intervention": self.intervention.record() if self.intervention is not None else None}

@@ -10,7 +10,7 @@ VoiceBench runner, main.py, also drops `audio` from the items it saves).
   cannot hold) as one line naming its size and hash. `doc_to_audio` unwraps it with `revealed`.
 - A text task's `process_docs` is `without_audio`: its prompt is the transcript, so the column is dropped.
 
-`PairedDocs` bundles the three hooks a speech task and its text twin name in their YAML.
+`PairedDocs` bundles the hooks a speech task, its text twin and its cascade name in their YAML.
 """
 
 from __future__ import annotations
@@ -79,10 +79,12 @@ def revealed(doc: dict[str, Any], column: str) -> dict[str, Any]:
 class PairedDocs:
     """The doc hooks of a benchmark's speech tasks and text twins, for its audio column.
 
-    load: a doc with {"bytes", "path"} audio -> lm-eval's audio list [{"array", "sampling_rate", ...}]."""
+    load: a doc with {"bytes", "path"} audio -> lm-eval's audio list [{"array", "sampling_rate", ...}];
+    transcript: the column holding the item's transcript (what the text twin reads, the cascade's WER reference)."""
 
     column: str
     load: Callable[[dict[str, Any]], list[dict[str, Any]]]
+    transcript: str = "prompt"
 
     def speech_docs(self, dataset: datasets.Dataset) -> datasets.Dataset:
         """Speech tasks' `process_docs`: the audio stays out of the sample logs."""
@@ -91,6 +93,13 @@ class PairedDocs:
     def text_docs(self, dataset: datasets.Dataset) -> datasets.Dataset:
         """Text tasks' `process_docs`: the transcript is the input; the audio is dropped."""
         return without_audio(dataset, self.column)
+
+    def cascade_docs(self, dataset: datasets.Dataset) -> datasets.Dataset:
+        """Cascade tasks' `process_docs`: the audio transcribed by Whisper (lslm_eval.cascade), then dropped."""
+        from lslm_eval.cascade import cascade_docs
+
+        _require_column(dataset, self.column)
+        return cascade_docs(dataset, self.column, self.transcript)
 
     def doc_to_audio(self, doc: dict[str, Any]) -> list[dict[str, Any]]:
         """`load` for docs from speech_docs."""

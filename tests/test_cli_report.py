@@ -66,7 +66,12 @@ def write_prober_json(folder: Path, checkpoint: str, cos_bar: float, dist_bar: f
 
 def markdown_rows(text: str) -> list[dict[str, str]]:
     """The first Markdown table in `text` as dicts keyed by its header."""
-    lines = [line for line in text.splitlines() if line.startswith("|")]
+    start = next(i for i, line in enumerate(text.splitlines()) if line.startswith("|"))
+    lines = []
+    for line in text.splitlines()[start:]:
+        if not line.startswith("|"):
+            break
+        lines.append(line)
     header = [c.strip() for c in lines[0].strip("|").split("|")]
     return [dict(zip(header, (c.strip() for c in line.strip("|").split("|")))) for line in lines[2:]]
 
@@ -109,11 +114,12 @@ def test_leaderboard_prints_markdown_and_writes_every_format(paper_runs, capsys)
         assert float(row["speech sdqa"]) == pytest.approx(truths[step]["sdqa"][0].mean(), abs=0.005)
         assert float(row["aps_cos"]) == pytest.approx(0.4 + step / 1e5, abs=0.005)
     # the Overall is named; the official one is not silently dropped: its missing subsets are listed
-    assert "Overall and GAP (with its interval) are over ['sdqa', 'mmsu', 'openbookqa', 'ifeval', 'advbench'] " \
+    assert "Overall and the derived statistics (with intervals) are over ['sdqa', 'mmsu', 'openbookqa', 'ifeval', 'advbench'] " \
            "(the paper set)" in stdout
     assert "no official Overall (9 subsets) for lslm@runs/qwen-lora/checkpoint-2000, lslm@runs/qwen-lora/checkpoint-4000: " \
            "['alpacaeval_full', 'commoneval', 'wildvoice', 'bbh'] not evaluated" in stdout
-    assert sorted(p.name for p in out.iterdir()) == ["leaderboard.csv", "leaderboard.html", "leaderboard.json", "leaderboard.md"]
+    assert sorted(p.name for p in out.iterdir()) == ["leaderboard.csv", "leaderboard.html", "leaderboard.json", "leaderboard.md",
+                                                    "leaderboard_arms.png"]
     assert (out / "leaderboard.md").read_text() == stdout
     table = list(csv.DictReader(io.StringIO((out / "leaderboard.csv").read_text())))
     assert float(table[1]["GAP"]) == pytest.approx(gap_of(truths[4000], PAPER_SUBSETS))

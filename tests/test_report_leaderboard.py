@@ -15,7 +15,9 @@ from lslm_eval.report.figures import plot_correlation, plot_training
 from lslm_eval.report.gate import compare
 from lslm_eval.report.leaderboard import build_leaderboard
 from lslm_eval.report.regression import correlate
-from lslm_eval.report.runs import MAIN_METRIC, IncompleteRunError, item_keys, step_of
+from lslm_eval.benchmarks import main_metric
+from lslm_eval.data.ids import ITEM_ID_COLUMN, doc_item_ids
+from lslm_eval.report.runs import IncompleteRunError, step_of
 
 SUBSETS = ("sdqa", "bbh", "commoneval")
 N_ITEMS = 30
@@ -45,8 +47,7 @@ def write_run(out: Path, checkpoint: str, tasks: dict[str, tuple[list[dict], np.
     folder.mkdir(parents=True, exist_ok=True)
     results, n_samples = {}, {}
     for task, (docs, scores) in tasks.items():
-        subset = task.removeprefix("voicebench_").removesuffix("_text")
-        metric = MAIN_METRIC[subset.split("_")[0] if subset not in MAIN_METRIC else subset]  # a split: its subset's
+        metric = main_metric(task)
         results[task] = {"alias": task, f"{metric},none": float(np.mean(scores)), f"{metric}_stderr,none": "N/A"}
         n_samples[task] = {"original": len(docs), "effective": len(docs)}
         order = list(range(len(docs)))
@@ -158,11 +159,14 @@ def test_identical_scores_in_shuffled_order_give_a_zero_width_interval(tmp_path)
     assert row.step == 10
 
 
-def test_shared_ids_are_disambiguated_by_prompt():
-    keys = item_keys(make_docs("bbh"))
-    assert len(set(keys)) == N_ITEMS and keys[0].startswith("id:navigate|prompt:")
-    twins = item_keys([{"prompt": "same"}, {"prompt": "same"}])
+def test_item_identity_is_the_datasets_id_else_the_transcript_hash():
+    keys = doc_item_ids(make_docs("bbh"))  # docs of runs made before the id column: the shared bbh `id` is ignored
+    assert len(set(keys)) == N_ITEMS and keys[0].startswith("prompt:")
+    twins = doc_item_ids([{"prompt": "same"}, {"prompt": "same"}])
     assert twins[0] != twins[1]
+    assert doc_item_ids([{ITEM_ID_COLUMN: "voicebench/bbh/test/navigate", "prompt": "p"}]) == ["voicebench/bbh/test/navigate"]
+    with pytest.raises(ValueError, match="neither 'lslm_item_id' nor a transcript"):
+        doc_item_ids([{"reference": "A"}])
 
 
 def test_missing_text_twin_is_named(runs):
@@ -239,26 +243,6 @@ def test_figures(runs, tmp_path):
     curves = plot_training(board, tmp_path / "train.png")
     for image in (scatter, curves):
         assert image.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and image.stat().st_size > 10_000
-
-
-def test_group_task_pairs_the_items_of_its_splits(tmp_path):
-    rng = np.random.default_rng(5)
-    splits = ("biology", "law")
-    docs = [{"id": f"q{i}", "prompt": f"question {i}"} for i in range(N_ITEMS)]  # ids repeat across splits
-    speech = {f"voicebench_mmsu_{d}": (docs, 100.0 * (rng.random(N_ITEMS) < 0.4)) for d in splits}
-    text = {f"voicebench_mmsu_{d}_text": (docs, 100.0 * (rng.random(N_ITEMS) < 0.7)) for d in splits}
-    for tasks, group, date, shuffle in ((speech, "voicebench_mmsu", "2025-03-01T00-00-00", None),
-                                        (text, "voicebench_mmsu_text", "2025-03-01T01-00-00", 9)):
-        path = write_run(tmp_path, "ck/checkpoint-5", tasks, date, shuffle_seed=shuffle)
-        data = json.loads(path.read_text())
-        pooled = float(np.mean(np.concatenate([scores for _, scores in tasks.values()])))
-        data["results"][group] = {"alias": group, "acc,none": pooled}
-        data["group_subtasks"] = {group: list(tasks)}
-        path.write_text(json.dumps(data))
-    row = build_leaderboard([tmp_path], n_resamples=300).rows[0]
-    assert row.interval.n_items == {"mmsu": 2 * N_ITEMS}
-    expected = np.mean(np.concatenate([t for _, t in text.values()])) - np.mean(np.concatenate([s for _, s in speech.values()]))
-    assert row.gap == pytest.approx(expected) and row.interval.estimate == pytest.approx(expected)
 
 
 def test_reads_the_probe_json_that_the_prober_writes(runs, tmp_path):

@@ -112,5 +112,5 @@ def test_missing_subset_is_named_never_averaged_over_fewer():
         overall(scores)
     with pytest.raises(MissingSubsetError, match="not finite"):
         overall(scores | {"mmsu": math.nan})
-    with pytest.raises(ValueError, match="unknown subset set"):
+    with pytest.raises(ValueError, match="unknown subsets"):
         overall(scores, "nine")

@@ -157,11 +157,13 @@ def test_mcq_scores_the_letter_and_reports_failed_reads(tasks, name):
     for doc in task.eval_docs:
         wrong_letter = next(c for c in "ABCD" if c != doc["reference"])
         assert task.process_results(doc, [f"The answer is {doc['reference']}."]) == {
-            "acc": 100.0, "fail": 0.0, "score": 100.0, "official_score": 100.0}
-        assert task.process_results(doc, [f"The answer is {wrong_letter}."])["acc"] == 0.0
+            "acc": 100.0, "fail": 0.0, "acc_chance": 100.0, "score": 100.0, "official_score": 100.0}
+        wrong = task.process_results(doc, [f"The answer is {wrong_letter}."])
+        assert wrong["acc"] == wrong["acc_chance"] == 0.0
         guessed = task.process_results(doc, ["Hmm."])
         expected = mcq_correct("Hmm.", doc["reference"], doc[ITEM_ID_COLUMN])
         assert guessed["fail"] == 100.0 and guessed["acc"] == 100.0 * expected.correct
+        assert guessed["acc_chance"] == 25.0  # the guess at its expectation, whatever the seeded guess scored
 
 
 def test_bbh_scores_by_task_rules_and_reports_failed_reads(tasks):
@@ -171,6 +173,7 @@ def test_bbh_scores_by_task_rules_and_reports_failed_reads(tasks):
             verdict = bbh_correct(response, doc["reference"], doc["id"], doc[ITEM_ID_COLUMN])
             scores = task.process_results(doc, [response])
             assert scores["acc"] == 100.0 * verdict.correct and scores["fail"] == 100.0 * (not verdict.matched)
+            assert scores["acc_chance"] == (scores["acc"] if verdict.matched else 50.0)
             assert scores["score"] == scores["official_score"] == scores["acc"]
 
 
@@ -215,9 +218,9 @@ def test_speechmmlu_reads_the_first_option_named(tasks):
     doc = first_doc(task)
     letter = "abcd"[doc["answer"]]
     other = "abcd"[(doc["answer"] + 1) % 4]
-    assert task.process_results(doc, [f"Option {letter.upper()}"]) == {"acc": 100.0, "fail": 0.0}
-    assert task.process_results(doc, [f"option {other}, not option {letter}"]) == {"acc": 0.0, "fail": 0.0}
-    assert task.process_results(doc, ["seven"]) == {"acc": 0.0, "fail": 100.0}
+    assert task.process_results(doc, [f"Option {letter.upper()}"]) == {"acc": 100.0, "fail": 0.0, "acc_chance": 100.0}
+    assert task.process_results(doc, [f"option {other}, not option {letter}"]) == {"acc": 0.0, "fail": 0.0, "acc_chance": 0.0}
+    assert task.process_results(doc, ["seven"]) == {"acc": 0.0, "fail": 100.0, "acc_chance": 25.0}  # official: wrong
 
 
 # --- the judge -------------------------------------------------------------------------------------------------------

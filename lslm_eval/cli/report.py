@@ -30,18 +30,13 @@ def report_verb(command):
 
 
 def subsets_arg(text: str):
-    """--subsets: "paper", "official" or comma-separated subset names."""
-    from lslm_eval.report.runs import MAIN_METRIC
-    from lslm_eval.report.scores import SUBSET_SETS
+    """--subsets: "paper", "official" or comma-separated subset (and group) names, e.g. paper,speechmmlu."""
+    from lslm_eval.benchmarks import resolve_subsets
 
-    if text in SUBSET_SETS:
-        return text
-    names = [name.strip() for name in text.split(",") if name.strip()]
-    unknown = [name for name in names if name not in MAIN_METRIC]
-    if unknown or not names:
-        raise argparse.ArgumentTypeError(f"unknown subsets {unknown or [text]}: give {' or '.join(SUBSET_SETS)} "
-                                         f"or names from {sorted(MAIN_METRIC)}")
-    return names
+    try:
+        return list(resolve_subsets(text))
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def formats_arg(text: str) -> list[str]:

@@ -28,3 +28,23 @@ def disambiguate(ids: Iterable[str]) -> list[str]:
         seen[item] += 1
         unique.append(item if seen[item] == 1 else f"{item}{REPEAT_MARK}{seen[item]}")
     return unique
+
+
+TRANSCRIPT_COLUMNS = ("prompt", "question_text")  # where a doc without ITEM_ID_COLUMN keeps its transcript
+
+
+def doc_item_id(doc) -> str:
+    """The identity of a task doc (as logged by lm-eval): its ITEM_ID_COLUMN, else (docs of runs made before the
+    column existed) a hash of its transcript."""
+    if doc.get(ITEM_ID_COLUMN) not in (None, ""):
+        return str(doc[ITEM_ID_COLUMN])
+    for column in TRANSCRIPT_COLUMNS:
+        if doc.get(column) not in (None, ""):
+            return f"{column}:{text_hash(str(doc[column]))}"
+    raise ValueError(f"a doc has neither {ITEM_ID_COLUMN!r} nor a transcript {TRANSCRIPT_COLUMNS} (keys {sorted(doc)}); "
+                     f"its item cannot be matched across runs")
+
+
+def doc_item_ids(docs) -> list[str]:
+    """doc_item_id of docs given in doc_id order, repeats made unique with `#2`, `#3`..."""
+    return disambiguate(doc_item_id(doc) for doc in docs)

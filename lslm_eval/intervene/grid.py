@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Sequence
 
 from ..report.flips import SampleRun, compare_runs, samples_to_run
-from ..report.runs import MAIN_METRIC, parse_task_name
+from ..benchmarks import main_metric as task_main_metric
+from ..benchmarks import result_key
 from .settings import Intervention
 
 ORIGINAL = "Original"
@@ -46,16 +47,11 @@ class GridRun:
 
 
 def main_metric(results: dict, task: str) -> tuple[str, str]:
-    """(metric, results key "<metric>,<filter>") of a task: report.runs.MAIN_METRIC for VoiceBench
-    tasks, else the first metric of the task's metric_list."""
-    parsed = parse_task_name(task)
-    metric = MAIN_METRIC.get(parsed[0]) if parsed else None
-    if metric is None:
-        metric = results["configs"][task]["metric_list"][0]["metric"]
-    keys = [k for k in results["results"][task] if k.split(",", 1)[0] == metric and "," in k]
-    if not keys:
-        raise ValueError(f"task {task} reports no {metric!r}: {sorted(results['results'][task])}")
-    return metric, sorted(keys, key=lambda k: not k.endswith(",none"))[0]
+    """(metric, results key "<metric>,<filter>") of a task: lslm_eval.benchmarks' main metric, else the
+    first metric of the task's metric_list."""
+    listed = [m["metric"] for m in (results.get("configs", {}).get(task, {}).get("metric_list") or [])]
+    metric = task_main_metric(task, listed)
+    return metric, result_key(results["results"][task], metric, task)[0]
 
 
 def evaluate_setting(lm, setting: Intervention | None, tasks: Sequence[str], folder: Path, limit: int | None = None,

@@ -212,3 +212,66 @@ def compare_gaps(a: Mapping[str, PairedSubset], b: Mapping[str, PairedSubset], *
     p_value = (1 + int(np.count_nonzero(np.abs(null) >= abs(observed) - tolerance))) / (n_resamples + 1)
     low, high = percentile_interval(draws, confidence)
     return GapDifference(observed, low, high, spread(draws), p_value, confidence, n_resamples, shared_counts, unshared)
+
+
+# ---------------------------------------------------------------- several arms of one item
+
+def resampled_column_means(values: np.ndarray, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """(n_resamples, m) column means of bootstrap resamples of the rows of `values` (n, m): every column of
+    a resample draws the same rows, so the arms of one item stay paired."""
+    n = values.shape[0]
+    chunk = max(1, CHUNK_ELEMENTS // (n * values.shape[1]))
+    out = np.empty((n_resamples, values.shape[1]))
+    for start in range(0, n_resamples, chunk):
+        stop = min(start + chunk, n_resamples)
+        draws = rng.integers(0, n, size=(stop - start, n))
+        out[start:stop] = values[draws].mean(axis=1)
+    return out
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A statistic with its percentile bootstrap interval and SE (NaN where undefined)."""
+
+    estimate: float
+    low: float
+    high: float
+    se: float
+    n_items: dict[str, int] = field(default_factory=dict)
+
+
+def bootstrap_statistic(columns: Mapping[str, np.ndarray], scales: Mapping[str, float], statistic,
+                        *, n_resamples: int = DEFAULT_RESAMPLES, confidence: float = DEFAULT_CONFIDENCE,
+                        seed: int = 0) -> Interval:
+    """A statistic of arm Overalls with a stratified paired bootstrap interval.
+
+    columns: subset -> (n_k, m) per-item scores of m arms on the same items (rows matched by identity);
+    scales: subset -> points per unit. The Overall of arm j is (1/K) sum_k scale_k * mean_i columns[k][i, j];
+    `statistic` maps an (R, m) array of Overalls to (R,) values (e.g. o[:, 1] - o[:, 0], or a ratio).
+    Rows are resampled within each subset, the same rows for every arm.
+    """
+    check_settings(n_resamples, confidence)
+    if not columns:
+        raise ValueError("bootstrap_statistic needs at least one subset")
+    names = sorted(columns)
+    observed = np.mean([scales[k] * np.asarray(columns[k], dtype=np.float64).mean(axis=0) for k in names], axis=0)
+    rng = np.random.default_rng(seed)
+    overalls = np.mean([scales[k] * resampled_column_means(np.asarray(columns[k], dtype=np.float64), n_resamples, rng)
+                        for k in names], axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        estimate = float(np.asarray(statistic(observed[None, :]))[0])
+        draws = np.asarray(statistic(overalls), dtype=np.float64)
+    finite = draws[np.isfinite(draws)]
+    if finite.size < draws.size:  # a ratio over a resample whose denominator is 0: no interval
+        return Interval(estimate, math.nan, math.nan, math.nan, {k: len(columns[k]) for k in names})
+    low, high = percentile_interval(draws, confidence)
+    return Interval(estimate, low, high, spread(draws), {k: len(columns[k]) for k in names})
+
+
+def exact_mcnemar(only_a: int, only_b: int) -> float:
+    """Two-sided exact McNemar p-value from the discordant counts (binomial test of only_a vs only_b at 1/2)."""
+    n = only_a + only_b
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, i) for i in range(min(only_a, only_b) + 1)) / 2.0 ** n
+    return min(1.0, 2.0 * tail)

@@ -1,5 +1,6 @@
 """Figures for `correlate`: GAP against each similarity scalar with its OLS line (paper 1, figs. 5
-and 7), and GAP / APS against training step. matplotlib with the Agg backend, written to PNG."""
+and 7), and GAP / APS against training step; for the leaderboard, the arms per subset with their
+intervals. matplotlib with the Agg backend, written to PNG."""
 
 from __future__ import annotations
 
@@ -96,3 +97,42 @@ def save(fig, path: str | os.PathLike, plt) -> Path:
     plt.close(fig)
     return out
 
+
+
+ARM_COLOURS = {"speech": "#d62728", "text": "#1f77b4", "text@base": "#2ca02c", "cascade": "#ff7f0e"}
+
+
+def plot_arms(board, path: str | os.PathLike) -> Path:
+    """Per-subset bars of every arm (points) with their bootstrap intervals, one panel per checkpoint."""
+    plt = pyplot()
+    rows = board.rows
+    fig, axes = plt.subplots(len(rows), 1, figsize=(max(6.0, 1.3 * len(board.subsets) * len(board.arms) / 2 + 2),
+                                                     PANEL_SIZE[1] * len(rows)), squeeze=False)
+    width = 0.8 / len(board.arms)
+    x = np.arange(len(board.subsets))
+    for ax, row in zip(axes[:, 0], rows):
+        for j, arm in enumerate(board.arms):
+            values, low, high = [], [], []
+            for s in board.subsets:
+                interval = row.subset_intervals.get((arm, s))
+                value = interval.estimate if interval else board_value(row, arm, s)
+                values.append(value)
+                ok = interval is not None and np.isfinite(interval.low)
+                low.append(value - interval.low if ok else 0.0)
+                high.append(interval.high - value if ok else 0.0)
+            ax.bar(x + (j - (len(board.arms) - 1) / 2) * width, values, width, yerr=[low, high], capsize=3,
+                   color=ARM_COLOURS.get(arm), label=arm)
+        ax.set_xticks(x, board.subsets)
+        ax.set_ylabel("score (points)")
+        ax.set_title(row.name, fontsize=9)
+        ax.grid(axis="y", alpha=0.3)
+        ax.legend(fontsize=8, ncol=len(board.arms))
+    fig.suptitle(f"Arms per subset, {round(board.confidence * 100)}% stratified bootstrap intervals")
+    return save(fig, path, plt)
+
+
+def board_value(row, arm: str, subset: str) -> float:
+    """A subset's score of one arm in points (no interval: no sample log)."""
+    from lslm_eval.benchmarks import scale
+
+    return scale(subset) * row.arms.get(arm, {}).get(subset, np.nan)

@@ -4,9 +4,10 @@
     fixed          A wrong, B right          broken        A right, B wrong
     both_correct   right in both             both_wrong    wrong in both
 
-Items are matched by stable identity, never by position: the doc's `id`, else a hash of its
-`prompt` (report.runs.item_keys, which also disambiguates repeated ids). An item is right when its
-main-metric score is above `threshold` (0 by default: PEDANT's 0/100, accuracy's 0/1).
+Any two arms of one benchmark compare (speech vs text, text vs text@base, speech vs cascade): items
+are matched by their stable id (lslm_eval.data.ids, read by report.samples), never by position. An
+item is right when its main-metric score (lslm_eval.benchmarks) is above `threshold` (0 by default:
+PEDANT's 0/100, accuracy's 0/100).
 
 Input is lm-eval's per-sample log (`samples_<task>_<date>.jsonl`, from --log_samples), a folder
 holding one, or the samples of `simple_evaluate` in memory. Output: one JSONL row per matched item
@@ -16,16 +17,17 @@ and a short Markdown summary with a few examples side by side.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
-from .runs import DEFAULT_FILTER, MAIN_METRIC, item_keys, parse_task_name
+from lslm_eval.benchmarks import DEFAULT_FILTER, main_metric
+
+from .bootstrap import exact_mcnemar
+from .samples import SAMPLES_PATTERN, find_sample_log, keyed_samples, read_sample_lines, sample_value
 
 FIXED, BROKEN, BOTH_CORRECT, BOTH_WRONG = "fixed", "broken", "both_correct", "both_wrong"
 STATUSES = (FIXED, BROKEN, BOTH_CORRECT, BOTH_WRONG)
-SAMPLES_PATTERN = re.compile(r"^samples_(?P<task>.+)_(?P<date>\d{4}-\d{2}-\d{2}T[\d\-.]+)\.jsonl$")
 FLIPS_JSONL = "flips.jsonl"
 FLIPS_MD = "flips.md"
 EXAMPLE_CHARS = 300  # text shown per cell of the Markdown examples
@@ -74,53 +76,15 @@ class FlipReport:
         correct_a, correct_b = counts[BOTH_CORRECT] + counts[BROKEN], counts[BOTH_CORRECT] + counts[FIXED]
         return {"a": self.a, "b": self.b, "task_a": self.task_a, "task_b": self.task_b, "metric": self.metric,
                 "threshold": self.threshold, "matched": n, **counts, "net": counts[FIXED] - counts[BROKEN],
-                "correct_a": correct_a, "correct_b": correct_b, "only_a": len(self.only_a), "only_b": len(self.only_b)}
+                "correct_a": correct_a, "correct_b": correct_b, "only_a": len(self.only_a), "only_b": len(self.only_b),
+                "mcnemar_p": exact_mcnemar(counts[BROKEN], counts[FIXED])}
 
 
 # ---------------------------------------------------------------- reading runs
 
-def find_sample_log(run: str | Path, task: str | None = None) -> Path:
-    """A samples_<task>_<date>.jsonl file, or the newest such file of `task` under a run folder."""
-    path = Path(run)
-    if path.is_file():
-        return path
-    if not path.is_dir():
-        raise FileNotFoundError(f"no sample log or run folder at {path}")
-    found = [(m.group("task"), m.group("date"), p) for p in path.rglob("samples_*.jsonl") if (m := SAMPLES_PATTERN.match(p.name))]
-    tasks = sorted({t for t, _, _ in found})
-    if not found:
-        raise FileNotFoundError(f"{path}: no samples_<task>_<date>.jsonl inside; run lm_eval with --log_samples")
-    if task is None:
-        if len(tasks) > 1:
-            raise ValueError(f"{path} holds sample logs of several tasks {tasks}; choose one with --task")
-        task = tasks[0]
-    logs = sorted((date, p) for t, date, p in found if t == task)
-    if not logs:
-        raise FileNotFoundError(f"{path}: no sample log of task {task!r} (found {tasks})")
-    return logs[-1][1]
-
-
-def read_sample_lines(path: Path) -> list[dict]:
-    samples = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if line.strip():
-                try:
-                    samples.append(json.loads(line))
-                except json.JSONDecodeError as err:
-                    raise ValueError(f"{path}:{number}: not JSON ({err}); the sample log is damaged") from err
-    return samples
-
-
 def default_metric(task: str, samples: list[Mapping]) -> str:
-    """The task's main metric (report.runs.MAIN_METRIC for VoiceBench tasks), else the first it logs."""
-    parsed = parse_task_name(task)
-    if parsed and parsed[0] in MAIN_METRIC and MAIN_METRIC[parsed[0]] in samples[0]:
-        return MAIN_METRIC[parsed[0]]
-    logged = samples[0].get("metrics") or []
-    if not logged:
-        raise ValueError(f"task {task}: the samples name no metric; pass --metric")
-    return logged[0]
+    """The task's main metric (lslm_eval.benchmarks), else the first it logs."""
+    return main_metric(task, samples[0].get("metrics") or [])
 
 
 def _first_text(value) -> str:
@@ -142,21 +106,12 @@ def _question(sample: Mapping) -> str:
 def samples_to_run(samples: list[Mapping], task: str, label: str, metric: str | None = None,
                    filter_name: str = DEFAULT_FILTER, source: str = "") -> SampleRun:
     """lm-eval samples (from a log or from simple_evaluate) -> SampleRun keyed by item identity."""
-    chosen = sorted((s for s in samples if s.get("filter", DEFAULT_FILTER) == filter_name), key=lambda s: s.get("doc_id", 0))
-    if not chosen:
-        raise ValueError(f"{source or task}: no samples with filter {filter_name!r}")
-    metric = metric or default_metric(task, chosen)
-    keys = item_keys([s.get("doc") or {} for s in chosen])
+    keyed = keyed_samples(samples, filter_name, source or task)
+    metric = metric or default_metric(task, list(keyed.values()))
     items = {}
-    for key, sample in zip(keys, chosen):
-        value = sample.get(metric)
-        if isinstance(value, bool):
-            value = float(value)
-        if not isinstance(value, (int, float)):
-            raise ValueError(f"{source or task}: doc_id {sample.get('doc_id')} has {metric}={value!r}, not a number "
-                             f"(metrics logged: {sample.get('metrics')})")
+    for key, sample in keyed.items():
         items[key] = SampleItem(key, sample.get("doc_id"), _question(sample), str(sample.get("target", "")),
-                                _first_text(sample.get("filtered_resps")), float(value))
+                                _first_text(sample.get("filtered_resps")), sample_value(sample, metric, source or task))
     return SampleRun(label, task, metric, items, source)
 
 
@@ -213,9 +168,10 @@ def render_markdown(report: FlipReport, examples: int = 3) -> str:
     lines = [f"# Flips: {report.b} against {report.a}", "",
              f"Task {report.task_a}" + (f" / {report.task_b}" if report.task_b != report.task_a else "")
              + f", metric `{report.metric}` (right when > {report.threshold:g}); {s['matched']} items matched by identity.", "",
-             "| fixed | broken | net | both correct | both wrong | right in A | right in B |",
-             "|---:|---:|---:|---:|---:|---:|---:|",
-             f"| {s[FIXED]} | {s[BROKEN]} | {s['net']:+d} | {s[BOTH_CORRECT]} | {s[BOTH_WRONG]} | {s['correct_a']} | {s['correct_b']} |"]
+             "| fixed | broken | net | both correct | both wrong | right in A | right in B | exact McNemar p |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|",
+             f"| {s[FIXED]} | {s[BROKEN]} | {s['net']:+d} | {s[BOTH_CORRECT]} | {s[BOTH_WRONG]} | {s['correct_a']} "
+             f"| {s['correct_b']} | {s['mcnemar_p']:.4g} |"]
     if s["only_a"] or s["only_b"]:
         lines += ["", f"Unmatched: {s['only_a']} item(s) only in A, {s['only_b']} only in B."]
     for status, title in ((FIXED, "Fixed (wrong in A, right in B)"), (BROKEN, "Broken (right in A, wrong in B)")):

@@ -20,7 +20,7 @@ from pathlib import Path
 from lslm_eval.report.render import markdown_table, to_json
 
 DEFAULT_TOLERANCE = 1.0  # points
-LOWER_IS_BETTER = ("gap",)  # last name component of metrics where smaller is better
+LOWER_IS_BETTER = ("gap", "forgetting", "base_gap", "cascade_gap", "fail", "wer")  # last name component of metrics where smaller is better
 
 
 @dataclass(frozen=True)

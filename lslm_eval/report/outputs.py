@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Sequence
 
 REPORT_FORMATS = ("md", "csv", "json", "html")
+ARMS_FIGURE = "leaderboard_arms.png"
+ARMS_CAPTION = "Arms per subset with their stratified bootstrap intervals"
 CORRELATION_FIGURES = {  # file -> scalars on its panels: paper 1, fig. 5 (sequence level) and fig. 7 (APS)
     "gap_vs_sequence_similarity.png": ("f_bar_cos", "f_bar_d"),
     "gap_vs_aps.png": ("aps_cos", "aps_d"),
@@ -17,11 +19,20 @@ CORRELATION_FIGURES = {  # file -> scalars on its panels: paper 1, fig. 5 (seque
 
 
 def write_leaderboard(board, out: str | os.PathLike, formats: Sequence[str] | None = None) -> list[Path]:
-    """OUT/leaderboard.<format> for each of `formats` (default: every one of REPORT_FORMATS)."""
-    render = {"md": board.to_markdown, "csv": board.to_csv, "json": board.to_json, "html": board.to_html}
+    """OUT/leaderboard.<format> for each of `formats` (default: every one of REPORT_FORMATS); the HTML page
+    embeds the per-subset bar chart of the arms, also written as OUT/ARMS_FIGURE."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written = []
+
+    def html() -> str:
+        from lslm_eval.report.figures import plot_arms
+
+        figure = plot_arms(board, out / ARMS_FIGURE)
+        written.append(figure)
+        return board.to_html(figures=[(ARMS_CAPTION, figure.read_bytes())])
+
+    render = {"md": board.to_markdown, "csv": board.to_csv, "json": board.to_json, "html": html}
     for name in formats or REPORT_FORMATS:
         path = out / f"leaderboard.{name}"
         path.write_text(render[name](), encoding="utf-8")

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lslm_eval.benchmarks import SIMILARITY_SCALARS
 from lslm_eval.report.render import csv_table, markdown_table, to_json
 
-SIMILARITY_SCALARS = ("f_bar_cos", "f_bar_d", "aps_cos", "aps_d")
 FIT_DECIMALS = 4
 CONSTANT_RTOL = 1e-12
 MIN_POINTS = 3  # two points always fit a line exactly (r = +-1, p = 0): no evidence

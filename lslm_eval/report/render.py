@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import csv
 import html
 import io
@@ -105,8 +106,9 @@ def sort_key(value) -> str:
 
 
 def html_page(title: str, columns: Sequence[str], rows: Sequence[Sequence], notes: Sequence[str] = (),
-              decimals: int = DECIMALS) -> str:
-    """One HTML page, no external resources, whose table sorts by any column on header click."""
+              decimals: int = DECIMALS, figures: Sequence[tuple[str, bytes]] = ()) -> str:
+    """One HTML page, no external resources, whose table sorts by any column on header click; `figures`
+    (caption, PNG bytes) are embedded as data URIs below the table."""
     head = "".join(f'<th onclick="sortTable(this)">{html.escape(str(c))}</th>' for c in columns)
     body = []
     for row in rows:
@@ -118,10 +120,14 @@ def html_page(title: str, columns: Sequence[str], rows: Sequence[Sequence], note
         body.append("<tr>" + "".join(cells) + "</tr>")
     note_items = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
     notes_html = f'<div class="notes"><b>Notes</b><ul>{note_items}</ul></div>' if notes else ""
+    figures_html = "".join(
+        f'<figure><img alt="{html.escape(caption, quote=True)}" '
+        f'src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}"><figcaption>{html.escape(caption)}'
+        "</figcaption></figure>" for caption, png in figures)
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         f"<title>{html.escape(title)}</title><style>{PAGE_STYLE}</style></head><body>"
         f"<h1>{html.escape(title)}</h1>"
         f'<table id="leaderboard"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
-        f"{notes_html}<script>{PAGE_SCRIPT}</script></body></html>\n"
+        f"{figures_html}{notes_html}<script>{PAGE_SCRIPT}</script></body></html>\n"
     )

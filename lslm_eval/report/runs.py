@@ -5,50 +5,31 @@ lm-eval 0.4.13 (`--output_path OUTPUT --log_samples`) writes, per run:
     OUTPUT/<model_name_sanitized>/results_<date_id>.json          results, configs, config.model_args, n-samples
     OUTPUT/<model_name_sanitized>/samples_<task>_<date_id>.jsonl  one line per (doc, filter): doc, filter, metrics
 
-Project conventions: speech task `voicebench_<subset>`, text twin `voicebench_<subset>_text`, each
-reporting its main metric (`MAIN_METRIC`) in the subset's unit. A run is identified by model and
-checkpoint from `config.model_args`; an item by its `doc` (`id`, else a hash of `prompt`).
+Which task is which subset and input, and its main metric, come from `lslm_eval.benchmarks`; the
+arm from the task's input and the model's `arm=` argument. A run is identified by model and
+checkpoint from `config.model_args` (the arms of one checkpoint share it); an item by its doc's
+stable id (`lslm_eval.data.ids`), read by `report.samples`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import math
 import os
 import re
-from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from lslm_eval.skips import is_skipped
+from lslm_eval.benchmarks import (ARM_ARG, ASR_ERRORS, ASR_WORDS, CASCADE, CHANCE_METRIC, FAIL_METRIC, PROBE_SCALARS,
+                                  TASK_GROUPS, arm_of, result_key, task_of)
+from lslm_eval.report.samples import item_scores, keyed_samples, of_filter, read_sample_lines
 
-TASK_PREFIX = "voicebench_"
-TEXT_SUFFIX = "_text"
-SPEECH, TEXT = "speech", "text"
-DEFAULT_FILTER = "none"
-# Main metric of each subset's tasks, as the task YAMLs name it (change here if a task renames it).
-MAIN_METRIC = {
-    "sdqa": "pedant",
-    "mmsu": "acc",
-    "openbookqa": "acc",
-    "ifeval": "final",
-    "advbench": "refusal_rate",
-    "bbh": "acc",
-    "alpacaeval_full": "judge_score",
-    "commoneval": "judge_score",
-    "wildvoice": "judge_score",
-}
 CHECKPOINT_ARGS = ("checkpoint", "pretrained", "hf")  # model_args naming the weights, in order of preference
 PART_ARGS = ("encoder", "llm", "gguf_file", "peft")  # without a checkpoint, the parts name the weights together
 MODEL_NAME_ARGS = ("llm", "pretrained", "checkpoint", "hf", "model", "peft")
 STEP_PATTERN = re.compile(r"(?:checkpoint|step|global_step)[-_]?(\d+)$", re.IGNORECASE)
 RESULTS_PATTERN = re.compile(r"^results_(?P<date>.+)\.json$")
-PROMPT_HASH_CHARS = 16
-# Where lslm_eval.probe's Prober writes each scalar in its probe.json: (section, key)
-PROBE_SECTIONS = {"f_bar_cos": ("sequence", "cos_bar"), "f_bar_d": ("sequence", "dist_bar"),
-                  "aps_cos": ("aps", "cos"), "aps_d": ("aps", "dist")}
+EXTRA_METRICS = (FAIL_METRIC, CHANCE_METRIC)  # read beside the main metric where a task reports them
 
 
 class IncompleteRunError(ValueError):
@@ -73,13 +54,16 @@ class TaskScore:
     run: RunKey
     task: str
     subset: str
-    modality: str
+    arm: str  # speech, text, text@base or cascade (lslm_eval.benchmarks.ARMS)
     metric: str
     score: float
-    items: dict[str, float] | None  # item key -> score in the subset's unit; None without a sample log
+    items: dict[str, float] | None  # item id -> score in the subset's unit; None without a sample log
     results_file: Path
     date_id: str
     model_names: frozenset[str]  # every name this run answers to (model type, llm, checkpoint...)
+    extra: dict[str, float] = field(default_factory=dict)  # FAIL_METRIC / CHANCE_METRIC as reported
+    extra_items: dict[str, dict[str, float]] = field(default_factory=dict)  # the same per item
+    asr: dict[str, tuple[int, int]] | None = None  # cascade: item id -> (word errors, reference words)
 
 
 @dataclass(frozen=True)
@@ -92,20 +76,6 @@ class Probe:
     step: int | None
     scalars: dict[str, float]
     source: Path
-
-
-def parse_task_name(task: str) -> tuple[str, str] | None:
-    """`voicebench_<subset>[_text]` -> (subset, modality); None for tasks outside the convention."""
-    if not task.startswith(TASK_PREFIX):
-        return None
-    rest = task[len(TASK_PREFIX):]
-    if rest.endswith(TEXT_SUFFIX):
-        return rest[: -len(TEXT_SUFFIX)], TEXT
-    return rest, SPEECH
-
-
-def twin_task(subset: str, modality: str) -> str:
-    return f"{TASK_PREFIX}{subset}{TEXT_SUFFIX if modality == SPEECH else ''}"
 
 
 def normalise_checkpoint(path: str) -> str:
@@ -147,80 +117,17 @@ def run_identity(results: Mapping, path: Path) -> tuple[RunKey, frozenset[str]]:
     return key, frozenset(n for n in names if n)
 
 
-def prompt_hash(prompt) -> str:
-    return hashlib.sha256(str(prompt).encode("utf-8")).hexdigest()[:PROMPT_HASH_CHARS]
-
-
-def item_key(doc: Mapping) -> str:
-    """Stable identity of one item: its `id`, else a hash of its `prompt` (the transcript)."""
-    if doc.get("id") not in (None, ""):
-        return f"id:{doc['id']}"
-    if doc.get("prompt") not in (None, ""):
-        return f"prompt:{prompt_hash(doc['prompt'])}"
-    raise IncompleteRunError(f"a sample's doc has neither 'id' nor 'prompt' (keys {sorted(doc)}); items cannot be matched")
-
-
-def item_keys(docs: list[Mapping]) -> list[str]:
-    """Unique keys for docs given in doc_id order.
-
-    An `id` shared by several items (VoiceBench bbh's `id` is the BBH task name) is extended by the
-    prompt hash; items identical in both are numbered in doc_id order (their content is the same).
-    """
-    keys = [item_key(doc) for doc in docs]
-    counts = Counter(keys)
-    keys = [f"{k}|prompt:{prompt_hash(d['prompt'])}" if counts[k] > 1 and k.startswith("id:") and d.get("prompt") else k
-            for k, d in zip(keys, docs)]
-    counts, seen = Counter(keys), Counter()
-    unique = []
-    for key in keys:
-        seen[key] += 1
-        unique.append(f"{key}#{seen[key]}" if counts[key] > 1 else key)
-    return unique
-
-
-def main_metric_key(task_results: Mapping, metric: str, task: str, path: Path) -> tuple[str, str]:
-    """Find "<metric>,<filter>" in a task's results -> (key, filter)."""
-    keys = [k for k in task_results if k.split(",", 1)[0] == metric and "," in k]
-    if not keys:
-        available = sorted({k.split(",", 1)[0] for k in task_results if "," in k and "_stderr" not in k})
-        raise IncompleteRunError(f"{path}: task {task} reports no {metric!r} (has {available}); "
-                                 f"fix the task or MAIN_METRIC in lslm_eval/report/runs.py")
-    preferred = [k for k in keys if k.endswith("," + DEFAULT_FILTER)]
-    if len(keys) > 1 and not preferred:
-        raise IncompleteRunError(f"{path}: task {task} reports {metric!r} under several filters {keys}; keep one")
-    key = (preferred or keys)[0]
-    return key, key.split(",", 1)[1]
-
-
-def read_sample_log(path: Path, metric: str, filter_name: str) -> dict[str, float]:
-    """Per-item scores of one task's sample log (JSONL) -> {item key: score}."""
-    lines = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                sample = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise IncompleteRunError(f"{path}:{number}: not JSON ({err}); the sample log is damaged") from err
-            if sample.get("filter", DEFAULT_FILTER) == filter_name and not any(map(is_skipped, sample.get("filtered_resps") or [])):
-                lines.append(sample)  # an item the model skipped (lslm_eval.skips) has no score: it is not an item here
-    lines.sort(key=lambda s: s.get("doc_id", 0))
-    keys = item_keys([s.get("doc") or {} for s in lines])
-    scores = {}
-    for key, sample in zip(keys, lines):
-        value = sample.get(metric)
-        if isinstance(value, bool):
-            value = float(value)
-        if not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise IncompleteRunError(f"{path}: doc_id {sample.get('doc_id')} has {metric}={value!r}; "
-                                     f"the leaderboard needs one finite number per item")
-        scores[key] = float(value)
-    return scores
+def task_arm(task: str, model_args: Mapping[str, str]) -> tuple[str, str] | None:
+    """(subset, arm) of a task run, or None for a task outside lslm_eval.benchmarks."""
+    found = task_of(task)
+    if found is None:
+        return None
+    row, kind = found
+    return row.subset, arm_of(kind, model_args.get(ARM_ARG))
 
 
 def read_results_file(path: Path, notes: list[str]) -> list[TaskScore]:
-    """The VoiceBench tasks of one lm-eval results file, with per-item scores when logged."""
+    """The vocabulary's tasks of one lm-eval results file, with per-item scores when logged."""
     match = RESULTS_PATTERN.match(path.name)
     if not match:
         raise IncompleteRunError(f"{path}: not an lm-eval results file (expected results_<date>.json)")
@@ -229,48 +136,69 @@ def read_results_file(path: Path, notes: list[str]) -> list[TaskScore]:
     except json.JSONDecodeError as err:
         raise IncompleteRunError(f"{path}: not JSON ({err})") from err
     run, names = run_identity(results, path)
+    model_args = parse_model_args((results.get("config") or {}).get("model_args"))
     date_id = match.group("date")
-    children = {child for group in (results.get("group_subtasks") or {}).values() for child in group}
+    groups = results.get("group_subtasks") or {}
+    children = {child for group in groups.values() for child in group}
     scores = []
     for task, task_results in (results.get("results") or {}).items():
-        parsed = parse_task_name(task)
-        if parsed is None:
-            notes.append(f"{path.name}: task {task} is not a {TASK_PREFIX}* task; not tabulated")
-            continue
-        subset, modality = parsed
-        if subset not in MAIN_METRIC and (task in children or (results.get("group_subtasks") or {}).get(task)):
-            continue  # a split of a VoiceBench group (read through the group), or a group of whole subsets
-        if subset not in MAIN_METRIC:
-            raise IncompleteRunError(f"{path}: task {task} names unknown subset {subset!r}; "
-                                     f"known: {sorted(MAIN_METRIC)} (extend MAIN_METRIC in lslm_eval/report/runs.py)")
-        metric = MAIN_METRIC[subset]
-        key, filter_name = main_metric_key(task_results, metric, task, path)
-        items = read_items(path.parent, task, results, date_id, metric, filter_name, notes)
         try:
+            parsed = task_arm(task, model_args)
+        except ValueError as err:
+            raise IncompleteRunError(f"{path}: {err}") from None
+        if parsed is None:
+            if task not in TASK_GROUPS and task not in children and not groups.get(task):
+                notes.append(f"{path.name}: task {task} is not in lslm_eval/benchmarks.py; not tabulated")
+            continue  # a group of whole subsets (its members are read), or a split of one (read through the subset)
+        subset, arm = parsed
+        metric = task_of(task)[0].metric
+        try:
+            key, filter_name = result_key(task_results, metric, task, str(path))
             score = float(task_results[key])
         except (TypeError, ValueError) as err:
-            raise IncompleteRunError(f"{path}: task {task} reports {key}={task_results[key]!r}, not a number") from err
-        scores.append(TaskScore(run, task, subset, modality, metric, score, items, path, date_id, names))
+            raise IncompleteRunError(f"{path}: task {task}: {err}") from None
+        extra = {m: float(task_results[f"{m},{filter_name}"]) for m in EXTRA_METRICS
+                 if isinstance(task_results.get(f"{m},{filter_name}"), (int, float))}
+        logged = read_items(path.parent, task, results, date_id, [metric, *extra], filter_name, notes)
+        items = extra_items = asr = None
+        if logged is not None:
+            samples, items, extra_items = logged
+            asr = asr_counts(samples, path) if arm == CASCADE else None
+        scores.append(TaskScore(run, task, subset, arm, metric, score, items, path, date_id, names, extra,
+                                extra_items or {}, asr))
     return scores
 
 
-def read_items(folder: Path, task: str, results: Mapping, date_id: str, metric: str, filter_name: str,
-               notes: list[str]) -> dict[str, float] | None:
-    """Per-item scores of a task (of all its splits for a group task); None when no sample log exists."""
-    splits = (results.get("group_subtasks") or {}).get(task) or [task]
-    items: dict[str, float] = {}
-    for split in splits:
-        log = folder / f"samples_{split}_{date_id}.jsonl"
-        if not log.is_file():
-            notes.append(f"no sample log {log.name} next to results_{date_id}.json: no interval for {task}")
-            return None
-        scores = read_sample_log(log, metric, filter_name)
-        expected = ((results.get("n-samples") or {}).get(split) or {}).get("effective")
-        if expected is not None and len(scores) != int(expected):
-            raise IncompleteRunError(f"{log}: {len(scores)} items logged but n-samples says {expected}; the log is incomplete")
-        prefix = f"{split.removesuffix(TEXT_SUFFIX)}/" if len(splits) > 1 else ""  # same for both modalities
-        items.update({prefix + k: v for k, v in scores.items()})
-    return items
+def asr_counts(samples: Mapping[str, Mapping], path: Path) -> dict[str, tuple[int, int]]:
+    """Per item (word errors, reference words) of the ASR transcript, from the cascade task's logged docs."""
+    counts = {}
+    for key, sample in samples.items():
+        doc = sample.get("doc") or {}
+        if ASR_ERRORS not in doc or ASR_WORDS not in doc:
+            raise IncompleteRunError(f"{path}: cascade doc_id {sample.get('doc_id')} carries no {ASR_ERRORS}/{ASR_WORDS}")
+        counts[key] = (int(doc[ASR_ERRORS]), int(doc[ASR_WORDS]))
+    return counts
+
+
+def read_items(folder: Path, task: str, results: Mapping, date_id: str, metrics: list[str], filter_name: str,
+               notes: list[str]):
+    """(keyed samples, main-metric scores, {extra metric: scores}) of a task; None when no sample log exists."""
+    log = folder / f"samples_{task}_{date_id}.jsonl"
+    if not log.is_file():
+        notes.append(f"no sample log {log.name} next to results_{date_id}.json: no interval for {task}")
+        return None
+    try:
+        lines = read_sample_lines(log)
+        samples = keyed_samples(lines, filter_name, str(log))
+        main = item_scores(samples, metrics[0], str(log))
+        extra = {m: item_scores(samples, m, str(log)) for m in metrics[1:]}
+    except ValueError as err:
+        raise IncompleteRunError(str(err)) from None
+    expected = ((results.get("n-samples") or {}).get(task) or {}).get("effective")
+    logged = len(of_filter(lines, filter_name))  # skipped items included: they were run, only not scored
+    if expected is not None and logged != int(expected):
+        raise IncompleteRunError(f"{log}: {logged} items logged but n-samples says {expected}; the log is incomplete")
+    return samples, main, extra
 
 
 def find_results_files(run_dirs: Iterable[str | os.PathLike]) -> list[Path]:
@@ -291,15 +219,16 @@ def find_results_files(run_dirs: Iterable[str | os.PathLike]) -> list[Path]:
 
 
 def read_runs(run_dirs: Iterable[str | os.PathLike]) -> tuple[list[TaskScore], list[str]]:
-    """All VoiceBench task scores of the runs; a task evaluated twice for one run keeps the latest (noted)."""
+    """All task scores of the runs; a subset evaluated twice in one arm of one run keeps the latest (noted)."""
     notes: list[str] = []
-    latest: dict[tuple[RunKey, str], TaskScore] = {}
+    latest: dict[tuple[RunKey, str, str], TaskScore] = {}
     for path in find_results_files(run_dirs):
         for score in read_results_file(path, notes):
-            slot = (score.run, score.task)
+            slot = (score.run, score.subset, score.arm)
             if slot in latest:
                 older, newer = sorted((latest[slot], score), key=lambda s: s.date_id)
-                notes.append(f"{score.run}: {score.task} evaluated twice; using {newer.results_file}, not {older.results_file}")
+                notes.append(f"{score.run}: {score.task} ({score.arm}) evaluated twice; using {newer.results_file}, "
+                             f"not {older.results_file}")
                 score = newer
             latest[slot] = score
     return list(latest.values()), notes
@@ -311,8 +240,8 @@ def probe_scalars(data: Mapping, scalar_names: Iterable[str]) -> dict[str, float
     scalars = {}
     for name in scalar_names:
         value = flat.get(name)
-        if value is None and name in PROBE_SECTIONS:
-            section, key = PROBE_SECTIONS[name]
+        if value is None and name in PROBE_SCALARS:
+            section, key = PROBE_SCALARS[name]
             value = (data.get(section) or {}).get(key) if isinstance(data.get(section), Mapping) else None
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             scalars[name] = float(value)  # null (NaN in the probe) stays absent: correlate names it

@@ -1,12 +1,15 @@
 """Glue between lm-eval's VoiceBench task YAML and lslm-eval's data and scoring (which hold the logic).
 
-Every task reports its subset's main metric (the names lslm_eval.report.runs.MAIN_METRIC expects) and two
-common ones that the groups average over subsets (lm-eval groups aggregate one metric name):
+Every task reports its subset's main metric (its row in lslm_eval.benchmarks) and two common ones that the
+groups average over subsets (lm-eval groups aggregate one metric name):
 
     score           the main metric in Overall points: percent, judge scores x 20; sd-qa by PEDANT
                     (paper 1's judge-free rule). `voicebench_paper5` averages it.
     official_score  the same, except sd-qa, which gives VoiceBench's (PEDANT + GPT) / 2 and so needs the judge.
                     `voicebench` averages it (the official leaderboard Overall).
+
+MCQ and BBH also report `fail` (no answer read: the official rule's random guess was scored) and `acc_chance`,
+the expected accuracy with every such item counted at chance (1/4, 1/2) instead of one seeded guess.
 
 Percent metrics are 0-100 per item and averaged. The judge is configured by environment variables
 (lslm_eval.scoring.judge); the judged subsets refuse to load without one.
@@ -22,13 +25,14 @@ from lslm_eval.data.ids import ITEM_ID_COLUMN
 from lslm_eval.data.voicebench import AUDIO_COLUMN, VOICEBENCH_CONFIGS
 from lslm_eval.data.voicebench import doc_to_audio as _doc_to_audio
 from lslm_eval.data.voicebench import voicebench_dataset
-from lslm_eval.report.scores import JUDGE_SCALE
+from lslm_eval.benchmarks import CHANCE_METRIC, FAIL_METRIC, JUDGE_SCALE
+from lslm_eval.scoring.bbh import ANSWERS as BBH_ANSWERS
 from lslm_eval.scoring.bbh import bbh_correct
 from lslm_eval.scoring.harm import is_refusal
 from lslm_eval.scoring.ifeval import ifeval_verdict, instruction_level_accuracy
 from lslm_eval.scoring.judge import (JudgeConfig, JudgeNotConfigured, judge_config, judge_many, judge_open, judge_qa,
                                      open_judge_prompt, open_score, parse_rating, qa_judge_prompt, qa_majority, sdqa_official)
-from lslm_eval.scoring.mcq import mcq_correct
+from lslm_eval.scoring.mcq import LETTERS, mcq_correct
 from lslm_eval.scoring.pedant import pedant_correct
 from lslm_eval.skips import is_skipped, skippable
 from lslm_eval.tasks.audio_docs import PairedDocs
@@ -80,6 +84,7 @@ def _flag(value: Any, name: str) -> bool:
 
 _DOCS = PairedDocs(AUDIO_COLUMN, _doc_to_audio)
 speech_docs, text_docs, doc_to_audio = _DOCS.speech_docs, _DOCS.text_docs, _DOCS.doc_to_audio  # named by the YAML
+cascade_docs = _DOCS.cascade_docs
 
 
 # --- scoring: lm-eval `process_results(doc, [response])` -> {metric: per-item value} --------------------------------
@@ -135,20 +140,26 @@ def process_sdqa(doc: dict[str, Any], results: list[str]) -> dict[str, float]:
     return scores
 
 
+def answer_scores(correct: bool, matched: bool, n_choices: int) -> dict[str, float]:
+    """`acc` (official: a guess where nothing was read), `fail` and `acc_chance` (the guess at its expectation
+    1 / n_choices), in percent."""
+    acc = _percent(correct)
+    return {"acc": acc, FAIL_METRIC: _percent(not matched), CHANCE_METRIC: acc if matched else PERCENT / n_choices,
+            **_same_in_both(acc)}
+
+
 @skippable
 def process_mcq(doc: dict[str, Any], results: list[str]) -> dict[str, float]:
-    """OpenBookQA / MMSU: `acc` and `fail` (no letter read, the seeded guess used), in percent."""
+    """OpenBookQA / MMSU: `acc`, `fail` (no letter read, the seeded guess used) and `acc_chance`, in percent."""
     verdict = mcq_correct(results[0], doc["reference"], doc[ITEM_ID_COLUMN])
-    acc = _percent(verdict.correct)
-    return {"acc": acc, "fail": _percent(not verdict.matched), **_same_in_both(acc)}
+    return answer_scores(verdict.correct, verdict.matched, len(LETTERS))
 
 
 @skippable
 def process_bbh(doc: dict[str, Any], results: list[str]) -> dict[str, float]:
-    """BBH: `acc` and `fail` (no rule held, the seeded guess used), in percent."""
+    """BBH: `acc`, `fail` (no rule held, the seeded guess used) and `acc_chance`, in percent."""
     verdict = bbh_correct(results[0], doc["reference"], doc["id"], doc[ITEM_ID_COLUMN])
-    acc = _percent(verdict.correct)
-    return {"acc": acc, "fail": _percent(not verdict.matched), **_same_in_both(acc)}
+    return answer_scores(verdict.correct, verdict.matched, len(BBH_ANSWERS))
 
 
 @skippable
