@@ -43,7 +43,9 @@ def base_llm(model, checkpoint: str | None):
         if Path(saved.llm).resolve() == (Path(checkpoint) / FULL_LLM_DIR).resolve():
             raise ValueError(f"{checkpoint}: its config names the fine-tuned {FULL_LLM_DIR}/ as the LLM, so the "
                              f"original LLM is unknown; pass llm=<base> with {ARM_ARG}={TEXT_AT_BASE}")
-        model.language_model, model.tokenizer = load_llm(saved, model.dtype, model.device)
+        # `model.llm`, not the `language_model` property: nn.Module.__setattr__ files a Module value under the
+        # attribute's name without calling a property's setter
+        model.llm, model.tokenizer = load_llm(saved, model.dtype, model.device)
         log.info("lslm %s: the base LLM %s replaces the fine-tuned one", TEXT_AT_BASE, saved.llm)
         return contextlib.nullcontext
     log.warning("lslm %s: %s has no PEFT adapter and no fine-tuned LLM: the LLM is the base one, so text@base "
