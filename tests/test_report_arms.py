@@ -141,7 +141,7 @@ def test_gate_and_cli_carry_the_arms(arm_runs, capsys, tmp_path):
     assert not metrics["forgetting"].higher_is_better and metrics["recovery"].higher_is_better
     assert not metrics["speech/mmsu/fail"].higher_is_better
     out = tmp_path / "board"
-    assert main(["leaderboard", str(root), "--subsets", "sdqa,mmsu,speechmmlu", "--resamples", "200", "--out", str(out)]) == 0
+    assert main(["leaderboard", str(root), "--subsets", "sdqa,mmsu,speechmmlu", "--resamples", "200", "--output_path", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "forgetting" in printed and "cascade gap" in printed and "McNemar p" in printed
     page = (out / "leaderboard.html").read_text()
