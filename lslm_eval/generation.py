@@ -13,6 +13,8 @@ Every backend's `generate` calls `generate` here. Invariants:
   row is prefilled into every freed slot (refill); the cache is left-padded to a common length and
   columns that are padding in every row are dropped. Caches other than plain `DynamicLayer`s
   (sliding windows) are not merged: there the next rows start when the whole group has ended.
+  In that mode a prompt prefix shared by every row (the chat template before the query) is run once
+  and its keys and values are copied into each new row's cache (positions count from it as before).
 
 The KV cache is transformers' `DynamicCache` (keys/values (B, heads, L, head_dim) per layer), passed
 as `cache=` (the transformers 5 name; `past_key_values` is its deprecated alias).
@@ -44,6 +46,7 @@ class DecodeStats:
     decode_steps: int = 0
     decode_slots: int = 0  # rows computed over all decode steps (the work paid for)
     kept_tokens: int = 0  # tokens that belong to a row's continuation, its ending token included
+    prefix_tokens: int = 0  # shared prompt-prefix positions computed once per call instead of per row
 
     @property
     def kept_share(self) -> float:
@@ -140,6 +143,27 @@ def _new_cache(llm):
         return DynamicCache()
 
 
+def _new_cache_layers(llm) -> list:
+    return list(getattr(_new_cache(llm), "layers", None) or [])
+
+
+def shared_prefix_length(batch: PromptBatch) -> int:
+    """Length of the prompt prefix (the positions before the query span) when every row's is the
+    same embeddings; 0 when rows differ. Its keys and values can then be computed once."""
+    mask = batch.attention_mask
+    starts = mask.int().argmax(dim=1)  # first real column of each row
+    lengths = batch.span_start.to(starts.device) - starts
+    length = int(lengths.min())
+    if length < 1 or int(lengths.max()) != length:
+        return 0
+    first = batch.inputs_embeds[0, int(starts[0]) : int(starts[0]) + length]
+    for row in range(1, mask.shape[0]):
+        start = int(starts[row])
+        if not torch.equal(batch.inputs_embeds[row, start : start + length], first):
+            return 0
+    return length
+
+
 def _forward(llm, cache, mask: Tensor, position_ids: Tensor, *, inputs_embeds=None, input_ids=None) -> Tensor:
     """One forward pass that appends to `cache`; the last position's logits (B, V) in float32."""
     out = llm(inputs_embeds=inputs_embeds, input_ids=input_ids, attention_mask=mask, position_ids=position_ids,
@@ -180,7 +204,47 @@ def generate(llm, tokenizer, batch: PromptBatch, max_new_tokens: int = 256, do_s
                 return True
         return len(tokens[row]) >= max_new_tokens
 
+    shared = 0 if whole_batch else shared_prefix_length(batch)
+    prefix_cache: list[tuple[Tensor, Tensor]] | None = None
+
+    def prefill_prefix() -> list[tuple[Tensor, Tensor]] | None:
+        """The shared prefix's keys and values per layer, computed once (None: not a plain cache)."""
+        start = int(batch.attention_mask[0].nonzero()[0])
+        embeds = batch.inputs_embeds[:1, start : start + shared]
+        ones = batch.attention_mask.new_ones(1, shared)
+        cache = _new_cache(llm)
+        _forward(llm, cache, ones, torch.arange(shared, device=ones.device)[None], inputs_embeds=embeds)
+        stats.prefix_tokens += shared
+        layers = _Active(cache, ones, ones[:, 0], [0])._layers()
+        return None if layers is None else [(layer.keys, layer.values) for layer in layers]
+
+    def prefill_after_prefix(rows: list[int]) -> tuple[_Active, Tensor]:
+        """Prefill rows whose first `shared` positions are the prefix already in `prefix_cache`."""
+        starts = batch.attention_mask[rows].int().argmax(dim=1) + shared
+        pieces = [batch.inputs_embeds[row, int(start) :] for row, start in zip(rows, starts)]
+        width = max(p.shape[0] for p in pieces)
+        embeds = batch.inputs_embeds.new_zeros(len(rows), width, batch.inputs_embeds.shape[-1])
+        rest = batch.attention_mask.new_zeros(len(rows), width)
+        for b, piece in enumerate(pieces):
+            embeds[b, width - piece.shape[0] :], rest[b, width - piece.shape[0] :] = piece, 1
+        positions = (shared + rest.cumsum(dim=1) - 1).clamp(min=shared)
+        cache = _new_cache(llm)
+        for layer, (keys, values) in zip(cache.layers, prefix_cache):
+            layer.update(keys.expand(len(rows), *keys.shape[1:]), values.expand(len(rows), *values.shape[1:]))
+        mask = torch.cat([rest.new_ones(len(rows), shared), rest], dim=1)
+        logits = _forward(llm, cache, mask, positions, inputs_embeds=embeds)
+        stats.prefill_calls += 1
+        stats.prefill_rows += len(rows)
+        return _Active(cache, mask, mask.sum(dim=1), list(rows)), _pick(logits, do_sample, temperature, top_p)
+
     def prefill(rows: list[int]) -> tuple[_Active, Tensor]:
+        nonlocal shared, prefix_cache
+        if shared and prefix_cache is None:
+            prefix_cache = prefill_prefix()
+            if prefix_cache is None or len(prefix_cache) != len(_new_cache_layers(llm)):
+                shared = 0
+        if shared:
+            return prefill_after_prefix(rows)
         index = torch.tensor(rows, dtype=torch.long)
         embeds, mask = batch.inputs_embeds, batch.attention_mask
         positions = batch.position_ids

@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import tempfile
 import time
 
@@ -51,10 +52,13 @@ def sample_requests(max_new: int):
     return requests
 
 
-def timed(fn):
+def timed(fn, label: str | None = None):
     start = time.perf_counter()
     out = fn()
-    return time.perf_counter() - start, out
+    seconds = time.perf_counter() - start
+    if label:
+        print(f"[bench] {label}: {seconds:.1f} s (load {load_average():.1f})", file=sys.stderr, flush=True)
+    return seconds, out
 
 
 def matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
@@ -101,12 +105,12 @@ def run_plugin(lm, requests, batch_size: int, refill: bool = True):
     try:
         with Counting(lm.model) as stats:
             if refill:
-                seconds, texts = timed(lambda: lm.generate_until(requests, disable_tqdm=True))
+                seconds, texts = timed(lambda: lm.generate_until(requests, disable_tqdm=True), f"generate_until batch {batch_size}")
             else:  # one generate call per batch of batch_size rows: finished rows leave, nothing refills
                 original = lm._generate_batch
                 lm._generate_batch = lambda reqs, max_rows=None: original(reqs, max_rows=None)
                 try:
-                    seconds, texts = timed(lambda: lm.generate_until(requests, disable_tqdm=True))
+                    seconds, texts = timed(lambda: lm.generate_until(requests, disable_tqdm=True), "generate_until batch 8, drop only")
                 finally:
                     lm._generate_batch = original
     finally:
@@ -142,7 +146,7 @@ def run_transformers_generate(lm, requests, batch_size: int):
                 until = requests[i].args[1].get("until") or []
                 texts[i] = cut_at_stop(model.tokenizer.decode(row, skip_special_tokens=True), [until] if isinstance(until, str) else until)
 
-    seconds, _ = timed(go)
+    seconds, _ = timed(go, "transformers generate batch 8")
     return seconds, texts, kept / slots
 
 

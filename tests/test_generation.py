@@ -43,6 +43,17 @@ def test_batched_and_refilled_greedy_equal_one_at_a_time(tiny_lslm, items, max_r
     assert stats.prefill_rows == len(items)
     if max_rows is not None:
         assert stats.prefill_calls > 1  # freed slots were refilled
+        assert stats.prefix_tokens == len(items[0].prefix_ids) > 0  # the chat-template prefix ran once
+
+
+def test_shared_prefix_is_found_only_when_every_row_has_it(tiny_lslm, items):
+    from lslm_eval.generation import shared_prefix_length
+
+    batch = tiny_lslm.collate(items)
+    assert shared_prefix_length(batch) == len(items[0].prefix_ids) > 0
+    row = 2
+    batch.inputs_embeds[row, int(batch.attention_mask[row].argmax())] += 1.0  # another system prompt, say
+    assert shared_prefix_length(batch) == 0
 
 
 def test_stop_strings_during_decoding_equal_cutting_afterwards(tiny_lslm, items):
