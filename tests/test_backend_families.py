@@ -1,6 +1,5 @@
 """What the native backend refuses, and how a family is chosen."""
 
-import importlib.util
 from types import SimpleNamespace
 
 import pytest
@@ -26,12 +25,12 @@ def test_known_families_get_their_entry_and_other_multimodal_lms_the_generic_pat
         family_for(SimpleNamespace(model_type="llama"))  # a text LM is not an audio LM
 
 
-@pytest.mark.skipif(importlib.util.find_spec("mistral_common") is not None, reason="mistral-common is installed")
-def test_voxtral_without_mistral_common_says_what_to_install():
-    with pytest.raises(ValueError, match="apply_chat_template, which needs the mistral-common tokenizer: pip install"):
-        FAMILIES["voxtral"].load("mistralai/Voxtral-Mini-3B-2507", None)
-
-
 def test_hf_cannot_be_combined_with_the_lslm_parts():
     with pytest.raises(ValueError, match=r"\['checkpoint', 'encoder'\] configure this project's Whisper \+ adaptor LSLM"):
         load_backend(hf="Qwen/Qwen2-Audio-7B-Instruct", checkpoint="runs/x", overrides={"encoder": "tiny.en"})
+
+
+@pytest.mark.parametrize("model_type, reason", [("gemma3n", "per-layer token embeddings"), ("phi4_multimodal", "speech LoRA"), ("voxtral", "apply_chat_template")])
+def test_families_whose_merge_cannot_run_from_inputs_embeds_are_refused_with_the_reason(model_type, reason):
+    with pytest.raises(ValueError, match=f"{model_type} is not served by the native backend: .*{reason}"):
+        family_for(SimpleNamespace(model_type=model_type))

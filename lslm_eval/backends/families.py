@@ -14,9 +14,12 @@ and `get_decoder().layers` runs through `Family`. The entries below are the deci
                     speech batch runs with it, a text batch (the text twin) without it, so the text
                     score is the base LLM's and GAP is measured against it; a mixed batch is generated
                     as two (greedy output does not depend on the batch), and a mixed forward is an error.
-    voxtral         audio reaches the model only through `apply_chat_template` (mistral-common
-                    tokenizer); not installed here, so it is refused with that message.
-    audioflamingo3  not in transformers' multimodal-LM auto mapping: loaded by its class; otherwise generic.
+    voxtral         refused (`NOT_SERVED`): audio reaches the model only through `apply_chat_template` of
+                    its mistral-common tokenizer, not processor(text=, audio=).
+    audioflamingo3  not in transformers' multimodal-LM auto mapping: loaded by its class; the processor
+                    splits audio into 30 s windows and cuts it at 600 s, so longer clips are refused.
+    gemma3n, phi4_multimodal  refused, with the reason (`NOT_SERVED`): their merge is not reproducible
+                    from inputs_embeds (per-layer token inputs; an embedding layer that takes the audio).
 
 Families the installed transformers does not implement (Ultravox, Kimi-Audio, ...) are refused
 with a clear message unless `trust_remote_code=true` is passed, which loads the repository's own
@@ -26,13 +29,21 @@ classes through the generic path.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 
 import numpy as np
 
 from ..audio import SAMPLE_RATE
 
 REMOTE_ONLY = {"ultravox": "Ultravox", "kimi_audio": "Kimi-Audio", "kimia": "Kimi-Audio"}
+NOT_SERVED = {  # implemented by transformers, but not runnable from inputs_embeds without losing what the model does
+    "gemma3n": "Gemma 3n adds per-layer token embeddings (get_per_layer_inputs of the input ids) and embeds its audio "
+               "delimiters with its own audio vocabulary; a run from inputs_embeds cannot reproduce either, so the "
+               "text twin and the speech prompt would not be the model's own inputs",
+    "voxtral": "Voxtral takes audio only through its processor's apply_chat_template (the mistral-common tokenizer, "
+               "audio as a path, URL or base64), not processor(text=, audio=); that path is not implemented here",
+    "phi4_multimodal": "Phi-4-multimodal merges audio inside its decoder's own embedding layer and switches a speech "
+                       "LoRA per modality; this backend does not yet reproduce that path",
+}
 
 
 class Family:
@@ -147,6 +158,7 @@ class GraniteSpeech(Family):
 
 class AudioFlamingo3(Family):
     model_type = "audioflamingo3"
+    max_seconds = 600.0  # the processor cuts longer audio (with only a log warning)
 
     def load(self, hf, dtype, trust_remote_code=False):
         from transformers import AudioFlamingo3ForConditionalGeneration
@@ -154,22 +166,14 @@ class AudioFlamingo3(Family):
         return AudioFlamingo3ForConditionalGeneration.from_pretrained(hf, dtype=dtype)
 
 
-class Voxtral(Family):
-    model_type = "voxtral"
-
-    def load(self, hf, dtype, trust_remote_code=False):
-        if importlib.util.find_spec("mistral_common") is None:
-            raise ValueError("voxtral takes audio only through its processor's apply_chat_template, which needs the "
-                             "mistral-common tokenizer: pip install 'mistral-common[audio]'")
-        return super().load(hf, dtype, trust_remote_code)
-
-
-FAMILIES = {f.model_type: f for f in (Qwen2Audio(), Qwen25Omni(), GraniteSpeech(), AudioFlamingo3(), Voxtral())}
+FAMILIES = {f.model_type: f for f in (Qwen2Audio(), Qwen25Omni(), GraniteSpeech(), AudioFlamingo3())}
 
 
 def family_for(config, trust_remote_code: bool = False) -> Family:
     """The family of a loaded transformers config; refuses what this transformers cannot run."""
     model_type = getattr(config, "model_type", None)
+    if model_type in NOT_SERVED:
+        raise ValueError(f"{model_type} is not served by the native backend: {NOT_SERVED[model_type]}")
     if model_type in FAMILIES:
         return FAMILIES[model_type]
     from transformers.models.auto.modeling_auto import MODEL_FOR_MULTIMODAL_LM_MAPPING_NAMES
