@@ -7,7 +7,14 @@ venv=${LSLM_EVAL_VENV:-.venv}
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 # shellcheck disable=SC1091
 . "$venv/bin/activate"
-pip() { python -m pip --disable-pip-version-check -q "$@" 2>&1 | grep -v "is ignored: it is neither" || true; }
+# pip's output without the local index's "is ignored" noise; a failed pip stops the script (pipefail keeps
+# pip's exit status through the filter).
+pip() {
+  if ! python -m pip --disable-pip-version-check -q "$@" 2>&1 | { grep -v "is ignored: it is neither" || true; }; then
+    echo "scripts/setup.sh: \`pip $*\` failed (its output is above); nothing was set up past this step" >&2
+    return 1
+  fi
+}
 # torch first and pinned: on this kind of machine 2.13.0 is a local CPU wheel; an unpinned torch
 # would pull a multi-GB CUDA build. On a GPU machine install the torch you want before this script.
 python -c "import torch" 2>/dev/null || pip install "torch==2.13.0"
