@@ -6,7 +6,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -d ../shared/data/pedant-0.2.17 ] || { echo "no ../shared/data/pedant-0.2.17: live PEDANT parity not run"; exit 0; }
-set -euo pipefail  # a failed install stops here, not in a confusing test run
 venv=${LSLM_EVAL_PEDANT_VENV:-.venv-pedant-ref}
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/python" -m pip --disable-pip-version-check -q install "qa-metrics==0.2.17" pytest regex scipy 2>&1 | { grep -v "is ignored: it is neither" || true; }
