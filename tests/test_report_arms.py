@@ -156,3 +156,15 @@ def test_an_arm_covering_some_subsets_is_noted_not_averaged(arm_runs):
     board = build_leaderboard([root], n_resamples=200)
     assert "cascade" not in board.arms and "cascade_gap" not in board.rows[0].derived
     assert any("cascade covers only ['sdqa', 'mmsu']" in n for n in board.notes)
+
+
+def test_flips_between_any_two_arms_match_by_item_id(arm_runs):
+    from lslm_eval.report.flips import BROKEN, FIXED, compare_runs, load_run
+
+    root, truth = arm_runs
+    speech = load_run(root / "speech", "voicebench_sdqa")
+    cascade = load_run(root / "cascade", "voicebench_sdqa_cascade")  # logged in reverse order
+    report = compare_runs(speech, cascade)
+    right_s, right_c = truth["sdqa"]["speech"] > 0, truth["sdqa"]["cascade"] > 0
+    assert report.counts[FIXED] == int(np.sum(~right_s & right_c)) and report.counts[BROKEN] == int(np.sum(right_s & ~right_c))
+    assert report.summary()["mcnemar_p"] == pytest.approx(exact_mcnemar(report.counts[BROKEN], report.counts[FIXED]))
