@@ -96,6 +96,10 @@ def test_arms_share_one_row_and_the_derived_statistics_are_exact(arm_runs):
         assert d.low < value < d.high and d.se > 0, name
         assert d.n_items == {s: N for s in SUBSETS}
     assert row.derived["forgetting"].estimate + row.derived["gap"].estimate == pytest.approx(row.derived["base_gap"].estimate)
+    for s in SUBSETS:  # the same statistics within each subset
+        gap = row.subset_derived[("gap", s)]
+        assert gap.estimate == pytest.approx(truth[s]["text"].mean() - truth[s]["speech"].mean()) and gap.low <= gap.estimate <= gap.high
+        assert row.subset_derived[("recovery", s)].estimate == pytest.approx(truth[s]["speech"].mean() / truth[s]["text"].mean())
     # items matched by id although text and cascade logs are in reverse order: the paired SE is far below the unpaired
     unpaired = math.sqrt(sum(np.var(truth[s]["text"], ddof=1) / N + np.var(truth[s]["speech"], ddof=1) / N
                              for s in SUBSETS)) / len(SUBSETS)

@@ -95,6 +95,7 @@ class LeaderboardRow:
     overall_arms: dict[str, float] = field(default_factory=dict)
     derived: dict[str, Interval] = field(default_factory=dict)  # DERIVED name -> estimate and interval
     subset_intervals: dict[tuple[str, str], Interval] = field(default_factory=dict)  # (arm, subset), in points
+    subset_derived: dict[tuple[str, str], Interval] = field(default_factory=dict)  # (DERIVED name, subset)
     tests: dict[tuple[str, str, str], dict] = field(default_factory=dict)  # (a, b, subset) -> counts and McNemar p
     chance: dict[tuple[str, str], float] = field(default_factory=dict)  # (arm, subset) -> score, fallbacks at chance
     fail: dict[tuple[str, str], float] = field(default_factory=dict)  # (arm, subset) -> percent unreadable
@@ -167,14 +168,17 @@ class Leaderboard:
             return f"{i.estimate:.2f} [{i.low:.2f}, {i.high:.2f}]" if math.isfinite(i.low) else f"{i.estimate:.2f}"
 
         pairs = [(a, b) for a, b in PAIRS if a in self.arms and b in self.arms]
+        derived = self.derived
         columns = (["checkpoint", "subset"] + [f"{arm} (points) [{level(self.confidence)}]" for arm in self.arms]
+                   + [f"{DERIVED[name][0]} [{level(self.confidence)}]" for name in derived]
                    + [f"{a} vs {b}: {k}" for a, b in pairs for k in ("only a right", "only b right", "McNemar p")]
                    + ["speech fail %", "speech chance", "text fail %", "text chance"]
                    + (["cascade WER %"] if CASCADE in self.arms else []))
         rows = []
         for r in self.rows:
             for s in self.subsets:
-                line = [r.name, s] + [cell(r.subset_intervals.get((arm, s))) for arm in self.arms]
+                line = ([r.name, s] + [cell(r.subset_intervals.get((arm, s))) for arm in self.arms]
+                        + [cell(r.subset_derived.get((name, s))) for name in derived])
                 for a, b in pairs:
                     test = r.tests.get((a, b, s))
                     line += [test["only_a"], test["only_b"], test["p"]] if test else [None, None, None]
@@ -210,7 +214,9 @@ class Leaderboard:
                 "speech": r.speech, "text": r.text, "speech_se": r.speech_se, "text_se": r.text_se,
                 "arms": r.arms, "overall_arms": r.overall_arms,
                 "derived": {name: interval(i) for name, i in r.derived.items()},
-                "subsets": {s: {arm: interval(r.subset_intervals.get((arm, s))) for arm in self.arms} for s in self.subsets},
+                "subsets": {s: {**{arm: interval(r.subset_intervals.get((arm, s))) for arm in self.arms},
+                                **{name: interval(r.subset_derived.get((name, s))) for name in self.derived}}
+                            for s in self.subsets},
                 "paired_tests": [{"a": a, "b": b, "subset": s, **t} for (a, b, s), t in r.tests.items()],
                 "chance": [{"arm": a, "subset": s, "score": v, "fail": r.fail.get((a, s))} for (a, s), v in r.chance.items()],
                 "cascade_wer": r.wer,
@@ -334,6 +340,8 @@ def derive(row: LeaderboardRow, tasks, subsets, arms: Sequence[str], settings: S
         statistic = (lambda o: o[:, 0] - o[:, 1]) if kind == "difference" else (lambda o: o[:, 0] / o[:, 1])
         interval = bootstrap_statistic(columns, scales, statistic, **boot)
         row.derived[name] = Interval(estimate, interval.low, interval.high, interval.se, interval.n_items)
+        for s in subsets:  # the same statistic within each subset (items resampled within it)
+            row.subset_derived[(name, s)] = bootstrap_statistic({s: columns[s]}, {s: scales[s]}, statistic, **boot)
         if kind == "ratio" and not math.isfinite(interval.low):
             notes.append(f"{row.name}: no interval for {name}: a resampled text Overall is 0")
     for arm in OPTIONAL_ARMS:
