@@ -166,13 +166,22 @@ class LSLM(nn.Module):
         path = Path(path)
         if not (path / CONFIG_FILE).is_file() or not (path / ADAPTOR_FILE).is_file():
             raise CheckpointError(f"not an lslm-eval checkpoint: {path} needs {CONFIG_FILE} and {ADAPTOR_FILE}")
+        from . import portable
+        from .widths import check_widths
+
         config = verify_checkpoint(path)
         saved_dims = (config.encoder_dim, config.llm_dim)
+        full_llm = (path / FULL_LLM_DIR).is_dir()
+        given = set(overrides) | ({"llm", "tokenizer"} if full_llm else set())
+        portable.check_parts(config, path, given)  # a part missing here is named before anything loads
+        for part in portable.PARTS:
+            setattr(config, part, portable.from_stored(getattr(config, part), path))
         for key, value in overrides.items():
             setattr(config, key, value)
-        if (path / FULL_LLM_DIR).is_dir():
+        if full_llm:
             config.llm, config.gguf_file = str(path / FULL_LLM_DIR), None
             config.tokenizer = config.tokenizer or str(path / FULL_LLM_DIR)
+        check_widths(path, saved_dims, config)  # another encoder / LLM of another width: before the minute of loading
         model = cls.build(config, device, dtype)
         check_dims(path, saved_dims, (model.config.encoder_dim, model.config.llm_dim), config)
         model.adaptor.load_state_dict(load_adaptor_state(path / ADAPTOR_FILE, model.adaptor))
@@ -189,6 +198,8 @@ class LSLM(nn.Module):
         `extra(directory)` may add files (a trainer's state) before the directory is put in place."""
         from safetensors.torch import save_file
 
+        from . import portable
+
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
@@ -203,7 +214,8 @@ class LSLM(nn.Module):
                 self.tokenizer.save_pretrained(str(tmp / FULL_LLM_DIR))
             if extra is not None:
                 extra(tmp)
-            (tmp / CONFIG_FILE).write_text(replace(self.config, weights_sha256=integrity.record(tmp)).to_json())
+            stored = {part: portable.to_stored(getattr(self.config, part), path) for part in portable.PARTS}  # no absolute paths
+            (tmp / CONFIG_FILE).write_text(replace(self.config, **stored, weights_sha256=integrity.record(tmp)).to_json())
             if path.exists():
                 shutil.rmtree(path)
             os.replace(tmp, path)

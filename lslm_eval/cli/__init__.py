@@ -7,9 +7,9 @@ functions that only turn arguments into library calls and library errors into ex
 from __future__ import annotations
 
 import argparse
-from lslm_eval.cli import data, flags, intervene, probe, report, score, train
+from lslm_eval.cli import convert, data, flags, intervene, probe, report, score, train
 
-VERB_MODULES = (train, score, probe, intervene, report, data)  # the order of `lslm-eval --help`
+VERB_MODULES = (train, score, probe, intervene, report, data, convert)  # the order of `lslm-eval --help`
 
 
 def build_parser() -> argparse.ArgumentParser:
