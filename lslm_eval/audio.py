@@ -6,8 +6,8 @@ Rules (each breach is an `AudioError` saying what is wrong; callers add which it
   is refused, not read short; the streaming sizes 0 and 0xFFFFFFFF ("unknown") are accepted;
 - clips shorter than MIN_CLIP_SECONDS (100 ms: 5 Whisper frames, one speech embedding of the
   default adaptor) are refused, never padded: no question fits in less, so such a clip is a data error.
-`decoded_entry` turns the error into data (`{"array": None, "error": ...}`) so that a task can hand a
-bad recording to the model, which stops or skips the item (`bad_audio=`) naming it.
+A task hands recordings to the model `undecoded`, so a bad one reaches the model, which stops or skips
+the item (`bad_audio=`) naming it, and lm-eval's request cache is keyed by the recording's bytes.
 """
 
 from __future__ import annotations
@@ -96,7 +96,7 @@ def load_audio(audio: Any) -> np.ndarray:
 
     Forms: a path; raw bytes; a numpy array (assumed 16 kHz); a `datasets` Audio dict
     (`{"array", "sampling_rate"}` decoded, or `{"bytes", "path"}` undecoded); an entry of
-    `decoded_entry` that holds an error raises it.
+    `undecoded` that holds an error raises it.
     """
     if audio is None:
         raise AudioError("audio is missing (null)")
@@ -113,6 +113,8 @@ def load_audio(audio: Any) -> np.ndarray:
             return read_audio_file(audio["bytes"])
         if audio.get("path"):
             return read_audio_file(audio["path"])
+        if any(key in audio for key in ("array", "bytes", "path")):
+            raise AudioError("audio is missing (null): its array, bytes and path are all empty")
         raise AudioError(f"audio dict has none of 'array', 'bytes', 'path': keys {sorted(audio)}")
     if hasattr(audio, "get_all_samples"):  # a torchcodec AudioDecoder, as datasets>=4 returns
         samples = audio.get_all_samples()
@@ -120,10 +122,24 @@ def load_audio(audio: Any) -> np.ndarray:
     raise AudioError(f"unsupported audio input of type {type(audio).__name__}")
 
 
-def decoded_entry(audio: Any) -> dict[str, Any]:
-    """{"array": (m,) float32 16 kHz, "sampling_rate": 16000}, or {"array": None, ..., "error": why} when the
-    audio is unusable: a task's doc_to_audio hands bad recordings on instead of aborting the whole run."""
+
+def undecoded(audio: Any) -> dict[str, Any]:
+    """A recording as a task hands it to the model: its encoded bytes (and path), left undecoded.
+
+    lm-eval's request cache (`--use_cache`) hashes request arguments, bytes by their sha256, so a cache
+    entry is keyed by the recording's content; the model decodes and checks it (`bad_audio=`), so a bad
+    recording costs its item, not the run. A path-only recording is read into bytes for the same reason;
+    an already decoded one (an array) is decoded here, an error in it kept as `{"error": ...}`."""
+    if audio is None:
+        return {"bytes": None, "path": None}
+    if isinstance(audio, (bytes, bytearray)):
+        return {"bytes": bytes(audio), "path": None}
+    if isinstance(audio, dict) and audio.get("array") is None:
+        data, path = audio.get("bytes"), audio.get("path")
+        if not data and path and Path(path).is_file():
+            data = Path(path).read_bytes()
+        return {"bytes": data, "path": path}
     try:
         return {"array": load_audio(audio), "sampling_rate": SAMPLE_RATE}
     except AudioError as err:
-        return {"array": None, "sampling_rate": SAMPLE_RATE, "error": str(err)}
+        return {"bytes": None, "path": None, "error": str(err)}

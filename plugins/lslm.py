@@ -3,8 +3,9 @@
     lm_eval --model lslm --tasks voicebench_sdqa,voicebench_sdqa_text
     lm_eval --model lslm --model_args checkpoint=OUT/checkpoint-2000,device=cuda --tasks ...
 
-A speech request carries `{"audio": [{"array", "sampling_rate", "transcript"?, "id"?}]}` (the
-tasks' `doc_to_audio`); its context holds `<audio>` where the speech goes (appended at the end when
+A speech request carries `{"audio": [{"bytes", "path"} or {"array", "sampling_rate"}, with "transcript"?,
+"id"?]}` (the tasks' `doc_to_audio` give the encoded bytes: lm-eval's `--use_cache` keys on them, and
+the model decodes and checks them, `bad_audio=`); its context holds `<audio>` where the speech goes (appended at the end when
 a foreign task has no placeholder). Text requests are plain contexts. The chat template is applied
 by the model (`apply_chat_template=True`, the default), identically for both modalities.
 """
@@ -279,7 +280,7 @@ class LSLMEval(TemplateLM):
                 texts = self._generate_batch([requests[i] for i in chunk], max_rows=None if hooks else self.batch_size)
                 for i, text in zip(chunk, texts):
                     results[i] = text
-                    self.cache_hook.add_partial("generate_until", requests[i].args[:2], text)
+                    self.cache_hook.add_partial("generate_until", requests[i].args, text)  # the audio is in the key
                 bar.update(len(chunk))
         bar.close()
         if self.prober is not None:

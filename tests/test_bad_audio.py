@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from lslm_eval.audio import MIN_CLIP_SECONDS, SAMPLE_RATE, AudioError, decoded_entry, load_audio
+from lslm_eval.audio import MIN_CLIP_SECONDS, SAMPLE_RATE, AudioError, load_audio, undecoded
 
 TASKS_DIR = Path(__file__).resolve().parent.parent / "tasks"
 PAIR = ["voicebench_sdqa", "voicebench_sdqa_text"]
@@ -32,8 +32,8 @@ def wav_bytes(seconds=0.5, rate=SAMPLE_RATE) -> bytes:
 def test_each_kind_of_bad_recording_is_refused_with_its_reason(audio, message):
     with pytest.raises(AudioError, match=message):
         load_audio(audio)
-    entry = decoded_entry(audio)  # what doc_to_audio hands to the model instead of aborting the run
-    assert entry["array"] is None and entry["error"]
+    entry = undecoded(audio)  # what doc_to_audio hands to the model, which decodes it: the run is not aborted
+    assert entry.get("array") is None
     with pytest.raises(AudioError, match=message):
         load_audio(entry)
 
@@ -68,12 +68,12 @@ def first_item_garbled(monkeypatch):
     from lslm_eval.data import voicebench
 
     first = voicebench.voicebench_dataset("sd-qa", "usa", voicebench_source="sample")["usa"][0]
-    real = voicebench.decoded_entry
+    real = voicebench.undecoded
 
     def garbled(audio):
         return real({"bytes": b"garbage" * 10, "path": None} if audio.get("bytes") == first["audio"]["bytes"] else audio)
 
-    monkeypatch.setattr(voicebench, "decoded_entry", garbled)
+    monkeypatch.setattr(voicebench, "undecoded", garbled)
     return first[voicebench.ITEM_ID_COLUMN]
 
 
@@ -91,7 +91,7 @@ def test_a_bad_recording_stops_the_run_naming_task_doc_and_item(manager, tiny_ch
 
 
 def test_bad_audio_skip_leaves_the_item_out_of_both_modalities_and_lists_it(manager, tiny_checkpoint, first_item_garbled, tmp_path):
-    from lslm_eval.report.runs import read_sample_log
+    from lslm_eval.report.samples import read_sample_log
 
     results = run(manager, tiny_checkpoint, ",bad_audio=skip")
     skipped = results["config"]["skipped_items"]
@@ -114,3 +114,35 @@ def test_bad_audio_takes_only_stop_or_skip(tiny_checkpoint):
 
     with pytest.raises(ModelArgError, match="bad_audio must be one of stop, skip, got 'ignore'"):
         LSLMEval(checkpoint=str(tiny_checkpoint), dtype="float32", bad_audio="ignore")
+
+
+def test_use_cache_serves_a_second_run_of_speech_and_text_keyed_by_the_audio(manager, tiny_checkpoint, tmp_path, monkeypatch):
+    from lm_eval.api.model import hash_args
+    from lm_eval.evaluator import simple_evaluate
+
+    from lslm_eval.plugins.lslm import LSLMEval
+
+    generated = []
+    real = LSLMEval._generate_until
+
+    def counting(self, requests, disable_tqdm=False):
+        generated.extend(requests)
+        return real(self, requests, disable_tqdm)
+
+    monkeypatch.setattr(LSLMEval, "_generate_until", counting)
+
+    def run_cached():
+        return simple_evaluate(model="lslm", model_args=f"checkpoint={tiny_checkpoint},dtype=float32,device=cpu", tasks=PAIR,
+                               task_manager=manager, limit=2, gen_kwargs="max_gen_toks=3", bootstrap_iters=0,
+                               log_samples=True, use_cache=str(tmp_path / "cache" / "lslm"))
+
+    first = run_cached()
+    speech = [r for r in generated if r.task_name == "voicebench_sdqa"]
+    assert len(generated) == 4 and len(speech) == 2
+    assert hash_args("generate_until", speech[0].args) != hash_args("generate_until", speech[1].args)  # "<audio>" both: the audio keys
+    generated.clear()
+    second = run_cached()
+    assert generated == []  # every request came from the cache
+    for task in PAIR:
+        assert second["results"][task] == first["results"][task]
+        assert [s["resps"] for s in second["samples"][task]] == [s["resps"] for s in first["samples"][task]]

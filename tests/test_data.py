@@ -227,14 +227,15 @@ def test_switch_precedence_metadata_then_environment_then_hub(monkeypatch, local
 # --- lm-eval entries: doc_to_audio and ids ----------------------------------------------------------------------------
 
 
-def test_doc_to_audio_gives_16k_float32_with_transcript_and_item_id():
+def test_doc_to_audio_gives_the_recording_undecoded_with_transcript_and_item_id():
     dataset = voicebench.voicebench_dataset("sd-qa", "usa", voicebench_source="sample")["usa"]
     doc = dataset[0]
     (audio,) = voicebench.doc_to_audio(doc)
-    assert set(audio) == {"array", "sampling_rate", "transcript", "id"}
-    assert audio["array"].dtype == np.float32 and audio["array"].ndim == 1 and audio["sampling_rate"] == SAMPLE_RATE
+    assert set(audio) == {"bytes", "path", "transcript", "id"} and audio["bytes"] == doc["audio"]["bytes"]  # undecoded
+    wav = load_audio(audio)  # as the model decodes it
+    assert wav.dtype == np.float32 and wav.ndim == 1
     assert audio["transcript"] == doc["prompt"] and audio["id"] == doc[ITEM_ID_COLUMN]
-    np.testing.assert_array_equal(audio["array"], load_audio(doc["audio"]))
+    np.testing.assert_array_equal(wav, load_audio(doc["audio"]))
 
 
 def test_item_ids_are_stable_unique_and_tell_accent_splits_apart():
@@ -282,7 +283,7 @@ def test_lm_eval_loads_a_task_through_the_entries_with_the_source_from_metadata(
     docs = list(task.test_docs())
     audio = task.instances[0].args[2]["audio"][0]  # (context, generation kwargs, multimodal arguments)
     assert audio["transcript"] == docs[0]["prompt"] and audio["id"] == docs[0][ITEM_ID_COLUMN]
-    assert audio["id"].startswith("voicebench/sd-qa/gbr/") and audio["array"].dtype == np.float32
+    assert audio["id"].startswith("voicebench/sd-qa/gbr/") and load_audio(audio).dtype == np.float32
 
 
 def test_importing_the_data_package_loads_nothing_heavy():
@@ -311,8 +312,8 @@ def test_speechmmlu_entry_and_doc_to_audio():
     dataset = speechmmlu.speechmmlu_dataset("nutrition", speechmmlu_source="sample", version=1.0)["train"]
     (audio,) = speechmmlu.doc_to_audio(dataset[1])
     assert audio["id"] == f"speechmmlu/nutrition/{dataset[1]['id']}" == dataset[1][ITEM_ID_COLUMN]
-    assert audio["transcript"] == dataset[1]["question_text"] and audio["sampling_rate"] == SAMPLE_RATE
-    assert audio["array"].dtype == np.float32 and audio["array"].ndim == 1
+    assert audio["transcript"] == dataset[1]["question_text"] and audio["bytes"] == dataset[1]["question_audio"]["bytes"]
+    assert load_audio(audio).dtype == np.float32 and load_audio(audio).ndim == 1
 
 
 def speechmmlu_checkout(root: Path, with_audio: bool = True) -> Path:

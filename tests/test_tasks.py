@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from lslm_eval.audio import load_audio
 from lslm_eval.data import speechmmlu, voicebench
 from lslm_eval.data.ids import ITEM_ID_COLUMN
 from lslm_eval.scoring.bbh import bbh_correct
@@ -106,7 +107,7 @@ def test_every_task_builds_its_docs_from_the_sample(tasks):
             assert isinstance(docs[0][audio_column], UnloggedAudio) and task.doc_to_text(docs[0]) == "<audio>", name
             (audio,) = task.doc_to_audio(docs[0])
             assert audio["transcript"] == docs[0][transcript_column] and audio["id"] == docs[0][ITEM_ID_COLUMN]
-            assert audio["array"].dtype == np.float32 and audio["array"].size > 1000
+            assert load_audio(audio).dtype == np.float32 and load_audio(audio).size > 1000
         assert task.config.generation_kwargs["do_sample"] is False and task.config.generation_kwargs["until"] == []
 
 

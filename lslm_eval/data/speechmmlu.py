@@ -26,7 +26,7 @@ from typing import Any
 
 import datasets
 
-from lslm_eval.audio import decoded_entry
+from lslm_eval.audio import undecoded
 
 from .ids import ITEM_ID_COLUMN, disambiguate
 from .sources import (DATASET_DICT_FILE, HUB, SAMPLE, DataSourceError, SourceSwitch, load_local_split, require_columns,
@@ -129,8 +129,9 @@ def speechmmlu_dataset(config: str = ALL_SUBJECTS, split: str = SPEECHMMLU_SPLIT
 
 
 def doc_to_audio(doc: dict[str, Any]) -> list[dict[str, Any]]:
-    """lm-eval `doc_to_audio`: [{"array": (n,) float32 at 16 kHz, "sampling_rate": 16000, "transcript": the
-    question text, "id": the stable item id}]; an unusable recording gives "array": None and "error" (audio.decoded_entry)."""
+    """lm-eval `doc_to_audio`: [{"bytes": the encoded recording, "path", "transcript": the
+    question text, "id": the stable item id}] (audio.undecoded: the
+    model decodes it, lm-eval's --use_cache keys on its bytes)."""
     key = doc.get(ITEM_ID_COLUMN) or item_id(doc)
-    return [{**decoded_entry(doc[AUDIO_COLUMN]), "transcript": doc[TEXT_COLUMN],
+    return [{**undecoded(doc[AUDIO_COLUMN]), "transcript": doc[TEXT_COLUMN],
              "id": key}]

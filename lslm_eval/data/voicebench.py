@@ -43,7 +43,7 @@ from typing import Any
 
 import datasets
 
-from lslm_eval.audio import decoded_entry
+from lslm_eval.audio import undecoded
 
 from .ids import ITEM_ID_COLUMN, disambiguate, text_hash
 from .sources import HELDOUT, HUB, SAMPLE, DataSourceError, SourceSwitch, load_local_split, require_columns, undecoded_audio
@@ -196,9 +196,10 @@ def voicebench_dataset(config: str, split: str, voicebench_source: str | None = 
 
 
 def doc_to_audio(doc: dict[str, Any]) -> list[dict[str, Any]]:
-    """lm-eval `doc_to_audio`: [{"array": (n,) float32 at 16 kHz, "sampling_rate": 16000, "transcript": the prompt,
-    "id": the stable item id}]; an unusable recording gives "array": None and "error" (audio.decoded_entry).
+    """lm-eval `doc_to_audio`: [{"bytes": the encoded recording, "path", "transcript": the prompt,
+    "id": the stable item id}] (audio.undecoded: the
+    model decodes it, lm-eval's --use_cache keys on its bytes).
     Docs without ITEM_ID_COLUMN (not from voicebench_dataset) get the prompt's hash."""
     key = doc.get(ITEM_ID_COLUMN) or text_hash(doc[PROMPT_COLUMN])
-    return [{**decoded_entry(doc[AUDIO_COLUMN]), "transcript": doc[PROMPT_COLUMN],
+    return [{**undecoded(doc[AUDIO_COLUMN]), "transcript": doc[PROMPT_COLUMN],
              "id": key}]
