@@ -30,7 +30,7 @@ def test_hf_cannot_be_combined_with_the_lslm_parts():
         load_backend(hf="Qwen/Qwen2-Audio-7B-Instruct", checkpoint="runs/x", overrides={"encoder": "tiny.en"})
 
 
-@pytest.mark.parametrize("model_type, reason", [("gemma3n", "per-layer token embeddings"), ("phi4_multimodal", "speech LoRA"), ("voxtral", "apply_chat_template")])
+@pytest.mark.parametrize("model_type, reason", [("gemma3n", "per-layer token embeddings"), ("voxtral", "apply_chat_template")])
 def test_families_whose_merge_cannot_run_from_inputs_embeds_are_refused_with_the_reason(model_type, reason):
     with pytest.raises(ValueError, match=f"{model_type} is not served by the native backend: .*{reason}"):
         family_for(SimpleNamespace(model_type=model_type))

@@ -18,8 +18,11 @@ and `get_decoder().layers` runs through `Family`. The entries below are the deci
                     its mistral-common tokenizer, not processor(text=, audio=).
     audioflamingo3  not in transformers' multimodal-LM auto mapping: loaded by its class; the processor
                     splits audio into 30 s windows and cuts it at 600 s, so longer clips are refused.
-    gemma3n, phi4_multimodal  refused, with the reason (`NOT_SERVED`): their merge is not reproducible
-                    from inputs_embeds (per-layer token inputs; an embedding layer that takes the audio).
+    phi4_multimodal the decoder merges the audio inside its own forward: the merge is read at its first
+                    block's input; its `speech-lora/` PEFT adapter is loaded when shipped and switched
+                    on for speech, off for the text twin (as Granite's).
+    gemma3n         refused, with the reason (`NOT_SERVED`): per-layer token inputs and audio-vocabulary
+                    delimiters cannot be reproduced from inputs_embeds.
 
 Families the installed transformers does not implement (Ultravox, Kimi-Audio, ...) are refused
 with a clear message unless `trust_remote_code=true` is passed, which loads the repository's own
@@ -41,8 +44,6 @@ NOT_SERVED = {  # implemented by transformers, but not runnable from inputs_embe
                "text twin and the speech prompt would not be the model's own inputs",
     "voxtral": "Voxtral takes audio only through its processor's apply_chat_template (the mistral-common tokenizer, "
                "audio as a path, URL or base64), not processor(text=, audio=); that path is not implemented here",
-    "phi4_multimodal": "Phi-4-multimodal merges audio inside its decoder's own embedding layer and switches a speech "
-                       "LoRA per modality; this backend does not yet reproduce that path",
 }
 
 
@@ -52,6 +53,8 @@ class Family:
     model_type = "generic"
     max_seconds: float | None = None
     projector: tuple[str, ...] = ("multi_modal_projector",)  # the module(s) between audio encoder and LM: trainable
+    merge_at = "decoder"  # where the merged embeddings are read: the text decoder's input, or "first_layer"
+    fused: dict[str, str] = {}  # a LoRA target name -> the fused linear that holds it in this family
 
     def load(self, hf: str, dtype, trust_remote_code: bool = False):
         from transformers import AutoModelForMultimodalLM
@@ -141,7 +144,7 @@ class GraniteSpeech(Family):
             yield
             return
         if any(speech_rows) and not all(speech_rows):
-            raise ValueError("granite_speech switches its LoRA by modality: a batch must be all speech or all text")
+            raise ValueError(f"{self.model_type} switches its LoRA by modality: a batch must be all speech or all text")
         layers = _lora_layers(model)
         was_off = [layer.disable_adapters for layer in layers]
         grads = [(p, p.requires_grad) for layer in layers for p in layer.parameters()]
@@ -156,6 +159,40 @@ class GraniteSpeech(Family):
                 param.requires_grad_(grad)
 
 
+class Phi4Multimodal(GraniteSpeech):
+    """Phi-4-multimodal: the decoder embeds (and merges the audio) inside its own forward, so the merge
+    is read at the first decoder block's input. Its speech LoRA ships as a `speech-lora/` PEFT folder
+    beside the weights: loaded with peft when present and switched like Granite's (on for speech, off
+    for the text twin)."""
+
+    model_type = "phi4_multimodal"
+    merge_at = "first_layer"
+    projector = ("up_proj_for_speech", "down_proj_for_speech")
+    fused = {"q_proj": "qkv_proj", "k_proj": "qkv_proj", "v_proj": "qkv_proj"}
+    SPEECH_LORA = "speech-lora"
+
+    def load(self, hf, dtype, trust_remote_code=False):
+        from pathlib import Path
+
+        model = Family.load(self, hf, dtype, trust_remote_code)
+        folder = Path(hf) / self.SPEECH_LORA
+        if not folder.is_dir() and not Path(hf).exists():
+            from huggingface_hub import snapshot_download
+
+            folder = Path(snapshot_download(hf, allow_patterns=[f"{self.SPEECH_LORA}/*"])) / self.SPEECH_LORA
+        if folder.is_dir():
+            from peft import PeftModel
+
+            model = PeftModel.from_pretrained(model, str(folder)).eval()
+        return model
+
+    def audio_token_id(self, config) -> int:
+        return int(config.audio_config.audio_token_id)
+
+    def switches_by_modality(self, model) -> bool:
+        return bool(_lora_layers(model))
+
+
 class AudioFlamingo3(Family):
     model_type = "audioflamingo3"
     max_seconds = 600.0  # the processor cuts longer audio (with only a log warning)
@@ -166,7 +203,7 @@ class AudioFlamingo3(Family):
         return AudioFlamingo3ForConditionalGeneration.from_pretrained(hf, dtype=dtype)
 
 
-FAMILIES = {f.model_type: f for f in (Qwen2Audio(), Qwen25Omni(), GraniteSpeech(), AudioFlamingo3())}
+FAMILIES = {f.model_type: f for f in (Qwen2Audio(), Qwen25Omni(), GraniteSpeech(), Phi4Multimodal(), AudioFlamingo3())}
 
 
 def family_for(config, trust_remote_code: bool = False) -> Family:

@@ -200,11 +200,16 @@ class NativeSpeechLM(nn.Module):
     def _merged_embeddings(self, inputs: dict) -> Tensor:
         seen: dict = {}
 
+        at_first_layer = self.family.merge_at == "first_layer"
+
         def record(module, args, kwargs):
             seen.update(kwargs)
+            if at_first_layer:  # the decoder embeds inside its own forward: its first block's input is the merge
+                seen["inputs_embeds"] = kwargs["hidden_states"] if "hidden_states" in kwargs else args[0]
             raise _MergeDone
 
-        handle = self.text_decoder().register_forward_pre_hook(record, with_kwargs=True)
+        target = self.decoder_layers()[0] if at_first_layer else self.text_decoder()
+        handle = target.register_forward_pre_hook(record, with_kwargs=True)
         try:
             with self.family.audio_context(self._base(), [True]):
                 self.model(**inputs)
@@ -318,13 +323,15 @@ class NativeSpeechLM(nn.Module):
         return params
 
     def lora_target_modules(self, leaf_names: Sequence[str]) -> list[str]:
-        """The full names of the text decoder's modules whose last name part is in `leaf_names` (LoRA
-        goes on the language model only: never on the audio encoder or the projector)."""
-        decoder = self.text_decoder()
-        prefix = next(name for name, module in self._base().named_modules() if module is decoder)
+        """The full names of the text decoder's modules whose last name part is in `leaf_names` (or the
+        family's fused projection holding one, e.g. Phi's qkv_proj); LoRA goes on the language model's
+        decoder layers only: never on the audio encoder or the projector."""
+        decoder, layers = self.text_decoder(), self.decoder_layers()
+        wanted = set(leaf_names) | {self.family.fused[n] for n in leaf_names if n in self.family.fused}
+        prefix = next(name for name, module in self._base().named_modules() if module is layers)
         chosen = [name for name, module in self._base().named_modules()
-                  if name.startswith(prefix + ".") and isinstance(module, nn.Linear)
-                  and (list(leaf_names) == ["all-linear"] or name.rsplit(".", 1)[-1] in leaf_names)]
+                  if name.startswith(prefix + ".") and isinstance(module, nn.Linear) and "lora_" not in name
+                  and (list(leaf_names) == ["all-linear"] or name.rsplit(".", 1)[-1] in wanted)]
         if not chosen:
             raise ValueError(f"no linear layers named {list(leaf_names)} in {type(decoder).__name__}")
         return chosen
