@@ -106,7 +106,7 @@ def plot_arms(board, path: str | os.PathLike) -> Path:
     """Per-subset bars of every arm (points) with their bootstrap intervals, one panel per checkpoint."""
     plt = pyplot()
     rows = board.rows
-    fig, axes = plt.subplots(len(rows), 1, figsize=(max(6.0, 1.3 * len(board.subsets) * len(board.arms) / 2 + 2),
+    fig, axes = plt.subplots(len(rows), 1, figsize=(max(6.0, 0.45 * len(board.subsets) * len(board.arms) + 2),
                                                      PANEL_SIZE[1] * len(rows)), squeeze=False)
     width = 0.8 / len(board.arms)
     x = np.arange(len(board.subsets))

@@ -298,7 +298,7 @@ def group_by_run(scores: Sequence[TaskScore]) -> dict[RunKey, dict[tuple[str, st
 def check_item_means(task: TaskScore, notes: list[str]) -> None:
     mean = float(np.mean(list(task.items.values())))
     if not math.isclose(mean, task.score, rel_tol=ITEM_MEAN_RTOL, abs_tol=ITEM_MEAN_RTOL):
-        notes.append(f"{task.run}: {task.task} reports {task.metric}={task.score:.4f} but its items average {mean:.4f} "
+        notes.append(f"{task.run}: {task.task} ({task.arm}) reports {task.metric}={task.score:.4f} but its items average {mean:.4f} "
                      f"(aggregate is not a per-item mean); the interval is for the per-item mean")
 
 
@@ -344,11 +344,10 @@ def derive(row: LeaderboardRow, tasks, subsets, arms: Sequence[str], settings: S
             row.subset_derived[(name, s)] = bootstrap_statistic({s: columns[s]}, {s: scales[s]}, statistic, **boot)
         if kind == "ratio" and not math.isfinite(interval.low):
             notes.append(f"{row.name}: no interval for {name}: a resampled text Overall is 0")
-    for arm in OPTIONAL_ARMS:
-        if arm in arms:
-            columns = matched_columns(tasks, (arm,), subsets)
-            if columns is not None:
-                row.derived["overall_" + arm] = bootstrap_statistic(columns, scales, lambda o: o[:, 0], **boot)
+    for arm in arms:  # each arm's Overall with its interval
+        columns = matched_columns(tasks, (arm,), subsets)
+        if columns is not None:
+            row.derived["overall_" + arm] = bootstrap_statistic(columns, scales, lambda o: o[:, 0], **boot)
     for s in subsets:
         for arm in arms:
             items = tasks[(s, arm)].items
