@@ -1,0 +1,69 @@
+"""The CTC alignment stage (trainers/ctc.py) on tiny random parts: head, loss, batching."""
+
+import torch
+
+from lslm_eval.adaptor import Adaptor
+from lslm_eval.trainers.ctc import CTCConfig, CTCHead, ctc_loss, length_buckets
+
+
+def test_head_scores_a_frame_highest_at_the_embedding_it_sits_on():
+    torch.manual_seed(0)
+    embeddings = torch.randn(50, 16)
+    head = CTCHead(embeddings, [3, 7, 11, 20])
+    logp = head(embeddings[[7, 20, 3]].unsqueeze(0))[0]  # frames exactly on tokens 7, 20, 3
+    assert logp.shape == (3, 5)
+    assert logp.argmax(-1).tolist() == [2, 4, 1]  # class = 1 + position in token_ids; 0 is the blank
+    assert torch.allclose(logp.exp().sum(-1), torch.ones(3))
+
+
+def test_training_the_adaptor_on_the_loss_moves_frames_onto_the_transcript_tokens():
+    torch.manual_seed(0)
+    embeddings = torch.randn(40, 8)
+    tokens = [5, 9, 13, 21]
+    head = CTCHead(embeddings, tokens)
+    adaptor = Adaptor(6, 8, stack=2, hidden_dim=32)
+    frames = [torch.randn(12, 6), torch.randn(9, 6)]
+    targets = [[5, 9, 13], [21, 5]]
+    optimizer = torch.optim.Adam(list(adaptor.parameters()) + list(head.parameters()), lr=3e-2)
+    first = ctc_loss(adaptor, head, frames, targets, bf16=False)
+    for _ in range(120):
+        loss = ctc_loss(adaptor, head, frames, targets, bf16=False)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert loss.item() < 0.1 * first.item()
+    with torch.no_grad():  # greedy CTC decoding of the first clip: collapse repeats, drop blanks
+        best = head(adaptor(frames[0].unsqueeze(0)))[0].argmax(-1).tolist()
+    collapsed = [c for i, c in enumerate(best) if c and (i == 0 or c != best[i - 1])]
+    assert [tokens[c - 1] for c in collapsed] == targets[0]
+
+
+def test_length_buckets_are_deterministic_disjoint_and_of_similar_length():
+    lengths = [int(x) for x in torch.randint(20, 400, (1000,))]
+    batches = length_buckets(lengths, 16, seed=3, epoch=1)
+    assert batches == length_buckets(lengths, 16, seed=3, epoch=1) and batches != length_buckets(lengths, 16, 3, 2)
+    flat = [i for b in batches for i in b]
+    assert len(flat) == len(set(flat)) and all(len(b) == 16 for b in batches)
+    spread = sum(max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in batches) / len(batches)
+    assert spread < 0.1 * (max(lengths) - min(lengths))
+
+
+def test_config_rejects_unknown_options_and_bad_voices():
+    import pytest
+
+    with pytest.raises(ValueError, match="unknown CTC options"):
+        CTCConfig.from_dict({"texts": 10, "lrr": 1})
+    with pytest.raises(ValueError, match="voices"):
+        CTCConfig(voices=[["en-us"]])
+
+
+def test_sampled_negatives_keep_the_batch_tokens_and_match_the_full_softmax_when_all_are_drawn():
+    torch.manual_seed(0)
+    embeddings = torch.randn(30, 8)
+    head = CTCHead(embeddings, list(range(2, 30)))
+    adaptor = Adaptor(6, 8, stack=2, hidden_dim=16)
+    frames, targets = [torch.randn(10, 6)], [[4, 7, 4]]
+    full = ctc_loss(adaptor, head, frames, targets, bf16=False)
+    every = ctc_loss(adaptor, head, frames, targets, bf16=False, negatives=100, generator=torch.Generator().manual_seed(1))
+    few = ctc_loss(adaptor, head, frames, targets, bf16=False, negatives=3, generator=torch.Generator().manual_seed(1))
+    assert torch.allclose(full, every, atol=1e-5) and few < full  # fewer competitors, a smaller loss

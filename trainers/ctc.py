@@ -1,0 +1,288 @@
+"""CTC alignment stage: each adaptor output frame lands near the LLM's embedding of the word said there.
+
+No LLM forward pass. The adaptor's frames h_t (d_llm) are scored against the rows e_v of the LLM's frozen
+input-embedding matrix, restricted to the tokens the training text uses, plus one learned blank vector b:
+
+    logit_t(v) = -||h_t - e_v||^2 / tau          (tau learned; the blank scored the same way against b)
+
+and trained with CTC against the transcript's LLM token ids (tokenizer(text), no special tokens). A distance, not a
+dot product, so a frame is pulled to the embedding itself, its norm included, and the LLM later reads it as that
+token. The Whisper encoder is frozen, so every clip is spoken (espeak-ng, a rotation of voices and rates) and encoded
+once; the frames are cached on disk (float16 safetensors) and batches are length-bucketed.
+
+    python -m lslm_eval.trainers.ctc RECIPE.yaml [--key value ...] [--resume]
+
+Checkpoints OUT/checkpoint-<step>/ are lslm-eval checkpoints (`lm_eval --model_args checkpoint=...`, or
+`init_checkpoint` of the instruction stage) plus ctc_state.pt (blank, tau, optimizer, step) for --resume. The data
+order is a function of (seed, epoch), so a resumed run repeats the uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from tqdm import tqdm
+
+log = logging.getLogger(__name__)
+
+FRAMES_FILE = "frames.safetensors"  # every clip's encoder frames, float16, key = its index
+TEXTS_FILE = "texts.jsonl"  # the spoken sentences, in index order, with voice and rate
+STATE_FILE = "ctc_state.pt"
+LOG_FILE = "train_log.jsonl"
+CHECKPOINT_PREFIX = "checkpoint-"
+VOICES = [("en-us", 175), ("en-gb-x-rp", 160), ("en-us+m7", 195), ("en+m5", 150), ("en-us+m3", 185)]
+
+
+@dataclass
+class CTCConfig:
+    output_dir: str = "runs/ctc"
+    cache_dir: str = "ctc-data"  # spoken texts + encoder frames, reused by every run with the same texts
+    texts: int = 8000
+    seed: int = 0
+    voices: list = field(default_factory=lambda: [list(v) for v in VOICES])  # [espeak-ng voice, words per minute]
+    # model (as the instruction stage's TrainConfig)
+    encoder: str = "tiny.en-offline"
+    llm: str = "offline:SmolLM2-135M-Instruct"
+    gguf_file: str | None = None
+    stack: int = 5
+    adaptor_hidden: int = 1024
+    activation: str = "gelu"
+    system_prompt: str | None = None
+    # optimisation
+    lr: float = 2e-3
+    warmup_steps: int = 100
+    max_steps: int = 1500
+    batch_size: int = 32
+    negatives: int = 1024  # sampled softmax: tokens drawn per batch besides its own (0: every token of the corpus)
+    max_grad_norm: float = 1.0
+    bf16: bool = True  # autocast the adaptor and the distance logits (CPU bfloat16)
+    save_every: int = 500
+    log_every: int = 20
+
+    def __post_init__(self):
+        for option in fields(self):
+            value = getattr(self, option.name)
+            if option.type == "float" and isinstance(value, (str, int)) and not isinstance(value, bool):
+                setattr(self, option.name, float(value))
+        if min(self.texts, self.max_steps, self.batch_size, self.save_every, self.log_every) < 1:
+            raise ValueError("texts, max_steps, batch_size, save_every and log_every must be at least 1")
+        if not self.voices or any(len(v) != 2 for v in self.voices):
+            raise ValueError(f"voices is a list of [espeak-ng voice, words per minute]; got {self.voices!r}")
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "CTCConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown CTC options {unknown}; known: {sorted(known)}")
+        return cls(**data)
+
+
+# -------------------------------------------------------------------- data
+def build_cache(config: CTCConfig, lslm) -> tuple[list[str], list[Tensor]]:
+    """Speak and encode the training texts once: cache_dir/{texts.jsonl, frames.safetensors}; -> (texts, frames)."""
+    from safetensors.torch import load_file, save_file
+
+    from lslm_eval.trainers.ctc_corpus import ctc_texts
+    from lslm_eval.tts import synthesize
+
+    cache = Path(config.cache_dir)
+    texts_file, frames_file = cache / TEXTS_FILE, cache / FRAMES_FILE
+    texts = ctc_texts(config.texts, lslm.tokenizer, seed=config.seed)
+    if texts_file.is_file() and frames_file.is_file():
+        cached = [json.loads(line)["text"] for line in texts_file.read_text().splitlines()]
+        if cached == texts:
+            stored = load_file(str(frames_file))
+            return texts, [stored[str(i)] for i in range(len(texts))]
+        log.warning("%s holds other texts; rebuilding the cache", cache)
+    cache.mkdir(parents=True, exist_ok=True)
+    frames, rows = [], []
+    for i, text in enumerate(tqdm(texts, desc="speak + encode")):
+        voice, rate = config.voices[i % len(config.voices)]
+        with torch.no_grad():
+            frames.append(lslm.encoder(synthesize(text, voice=voice, rate=int(rate))).to(torch.float16).cpu())
+        rows.append({"text": text, "voice": voice, "rate": rate})
+    save_file({str(i): f.contiguous() for i, f in enumerate(frames)}, str(frames_file) + ".partial")
+    Path(str(frames_file) + ".partial").replace(frames_file)
+    texts_file.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return texts, frames
+
+
+def length_buckets(lengths: list[int], batch_size: int, seed: int, epoch: int) -> list[list[int]]:
+    """Batches of similar length: indices shuffled, sorted by length within windows of 50 batches, cut into batches,
+    batch order shuffled; a function of (seed, epoch)."""
+    rng = np.random.default_rng([seed, epoch])
+    order = rng.permutation(len(lengths))
+    window = batch_size * 50
+    batches = []
+    for start in range(0, len(order), window):
+        chunk = sorted(order[start : start + window].tolist(), key=lambda i: lengths[i])
+        batches += [chunk[j : j + batch_size] for j in range(0, len(chunk) - batch_size + 1, batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+# -------------------------------------------------------------------- the objective
+class CTCHead(nn.Module):
+    """Distance logits of adaptor frames over (blank, the used tokens' frozen embeddings)."""
+
+    def __init__(self, embeddings: Tensor, token_ids: list[int]):
+        super().__init__()
+        vocab = embeddings[torch.tensor(token_ids)].detach().float()
+        self.register_buffer("vocab", vocab, persistent=False)  # (V', d)
+        self.token_ids = list(token_ids)
+        self.blank = nn.Parameter(embeddings.detach().float().mean(0))
+        # tau starts at an eighth of the mean squared embedding norm: a frame on an embedding then outscores the
+        # others by about 16 nats (the mean squared distance between two embeddings is twice the squared norm)
+        self.log_tau = nn.Parameter(torch.tensor(math.log(vocab.pow(2).sum(-1).mean().item() / 8)))
+        self.index = {tid: i + 1 for i, tid in enumerate(token_ids)}  # class 0 is the blank
+
+    def forward(self, h: Tensor, classes: Tensor | None = None) -> Tensor:
+        """h (B, T, d) -> log-probabilities (B, T, 1 + V') over (blank, the tokens), or (B, T, 1 + len(classes))
+        over (blank, the tokens at positions `classes` of token_ids) when given (sampled negatives)."""
+        vocab = self.vocab if classes is None else self.vocab[classes]
+        table = torch.cat([self.blank.unsqueeze(0), vocab], 0).to(h.dtype)
+        dist = h.pow(2).sum(-1, keepdim=True) - 2 * h @ table.T + table.pow(2).sum(-1)
+        return F.log_softmax(-dist.float() / self.log_tau.exp(), dim=-1)
+
+
+def ctc_loss(adaptor: nn.Module, head: CTCHead, frames: list[Tensor], targets: list[list[int]], bf16: bool,
+             negatives: int = 0, generator: torch.Generator | None = None) -> Tensor:
+    """Mean CTC loss per target token of one batch. frames: (T_i, d_enc) each; targets: LLM token ids each.
+
+    negatives > 0: the softmax runs over the batch's own tokens plus that many other tokens drawn at random
+    (sampled softmax: the same gradient in expectation up to the normaliser's estimate, a fraction of the cost)."""
+    lengths = [f.shape[0] for f in frames]
+    index = head.index
+    classes = None
+    if negatives:
+        used = sorted({index[t] - 1 for ids in targets for t in ids})
+        drawn = torch.randperm(len(head.vocab), generator=generator)[: negatives + len(used)].tolist()
+        in_batch = set(used)
+        classes_list = used + [c for c in drawn if c not in in_batch][:negatives]
+        index = {head.token_ids[c]: i + 1 for i, c in enumerate(classes_list)}
+        classes = torch.tensor(classes_list)
+    padded = torch.zeros(len(frames), max(lengths), frames[0].shape[1])
+    for i, f in enumerate(frames):
+        padded[i, : f.shape[0]] = f.float()
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        logp = head(adaptor(padded), classes)  # (B, T', C)
+    out_lengths = torch.tensor([math.ceil(n / adaptor.stack) for n in lengths])
+    flat = torch.tensor([index[t] for ids in targets for t in ids])
+    target_lengths = torch.tensor([len(ids) for ids in targets])
+    loss = F.ctc_loss(logp.transpose(0, 1), flat, out_lengths, target_lengths, blank=0, reduction="sum", zero_infinity=True)
+    return loss / target_lengths.sum()
+
+
+# -------------------------------------------------------------------- the run
+def latest_checkpoint(out: Path) -> Path | None:
+    found = [(int(p.name[len(CHECKPOINT_PREFIX):]), p) for p in out.glob(f"{CHECKPOINT_PREFIX}*")
+             if p.name[len(CHECKPOINT_PREFIX):].isdigit() and (p / STATE_FILE).is_file()]
+    return max(found)[1] if found else None
+
+
+def train(config: CTCConfig, resume: bool = False) -> Path:
+    """Run the stage to max_steps; returns the last checkpoint."""
+    from lslm_eval.model import ADAPTOR_FILE, LSLM, LSLMConfig, load_adaptor_state
+
+    out = Path(config.output_dir)
+    previous = latest_checkpoint(out)
+    if previous is not None and not resume:
+        raise ValueError(f"{out} already holds {previous.name}; pass --resume to continue it or choose another output_dir")
+    model_config = LSLMConfig(encoder=config.encoder, llm=config.llm, gguf_file=config.gguf_file, stack=config.stack,
+                              adaptor_hidden=config.adaptor_hidden, activation=config.activation,
+                              system_prompt=config.system_prompt)
+    lslm = LSLM.build(model_config, device="cpu", dtype="float32", seed=config.seed)
+    lslm.requires_grad_(False)
+    texts, frames = build_cache(config, lslm)
+    targets = [lslm.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+    keep = [i for i in range(len(texts)) if 0 < len(targets[i]) <= 0.8 * math.ceil(frames[i].shape[0] / config.stack)]
+    if len(keep) < len(texts):
+        log.warning("%d of %d clips are too short for their token count and are left out", len(texts) - len(keep), len(texts))
+    token_ids = sorted({t for i in keep for t in targets[i]})
+    log.info("%d clips, %d distinct target tokens", len(keep), len(token_ids))
+    head = CTCHead(lslm.llm.get_input_embeddings().weight, token_ids)
+    adaptor = lslm.adaptor.float()
+    adaptor.requires_grad_(True)
+    params = list(adaptor.parameters()) + list(head.parameters())
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=0.0)
+    schedule = lambda step: min(1.0, (step + 1) / config.warmup_steps) * 0.5 * (1 + math.cos(math.pi * min(1.0, step / config.max_steps)))  # noqa: E731
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    step = 0
+    if resume and previous is not None:
+        adaptor.load_state_dict(load_adaptor_state(previous / ADAPTOR_FILE, adaptor))
+        state = torch.load(previous / STATE_FILE, weights_only=True)
+        head.load_state_dict(state["head"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        step = state["step"]
+        log_file = out / LOG_FILE
+        if log_file.is_file():
+            kept = [line for line in log_file.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
+            log_file.write_text("".join(line + "\n" for line in kept))
+    out.mkdir(parents=True, exist_ok=True)
+    lengths = [frames[i].shape[0] for i in keep]
+    per_epoch = len(length_buckets(lengths, config.batch_size, config.seed, 0))
+    bar = tqdm(total=config.max_steps, initial=step, desc="ctc")
+    started, last, running = time.time(), previous, []
+    while step < config.max_steps:
+        epoch, position = divmod(step, per_epoch)
+        batch = [keep[j] for j in length_buckets(lengths, config.batch_size, config.seed, epoch)[position]]
+        generator = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
+        loss = ctc_loss(adaptor, head, [frames[i] for i in batch], [targets[i] for i in batch], config.bf16,
+                        config.negatives, generator)
+        optimizer.zero_grad()
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm) if config.max_grad_norm else None
+        optimizer.step()
+        scheduler.step()
+        step += 1
+        running.append(loss.item())
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss.item():.3f}")
+        if step % config.log_every == 0 or step == config.max_steps:
+            record = {"step": step, "epoch": round(step / per_epoch, 3), "loss": float(np.mean(running)),
+                      "lr": scheduler.get_last_lr()[0], "tau": head.log_tau.exp().item(),
+                      "grad_norm": None if grad_norm is None else float(grad_norm), "elapsed_s": round(time.time() - started, 1)}
+            running = []
+            with open(out / LOG_FILE, "a") as f:
+                f.write(json.dumps(record) + "\n")
+        if step % config.save_every == 0 or step == config.max_steps:
+            lslm.config.extra = {"ctc": asdict(config), "step": step}
+
+            def write_state(directory: Path) -> None:
+                torch.save({"head": head.state_dict(), "optimizer": optimizer.state_dict(),
+                            "scheduler": scheduler.state_dict(), "step": step}, directory / STATE_FILE)
+
+            last = lslm.save_pretrained(out / f"{CHECKPOINT_PREFIX}{step}", extra=write_state)
+    bar.close()
+    return last
+
+
+def main(argv=None) -> None:
+    import yaml
+
+    parser = argparse.ArgumentParser(description="CTC alignment stage of the adaptor (no LLM forward pass)")
+    parser.add_argument("recipe", help="YAML file of CTCConfig options")
+    parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in output_dir")
+    args, rest = parser.parse_known_args(argv)
+    options = yaml.safe_load(Path(args.recipe).read_text()) or {}
+    for key, value in zip(rest[::2], rest[1::2]):
+        if not key.startswith("--"):
+            raise SystemExit(f"expected --key value pairs after the recipe, got {key!r}")
+        options[key[2:]] = yaml.safe_load(value)
+    logging.basicConfig(level=logging.INFO)
+    print(train(CTCConfig.from_dict(options), resume=args.resume))
+
+
+if __name__ == "__main__":
+    main()
