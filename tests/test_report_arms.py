@@ -172,3 +172,14 @@ def test_flips_between_any_two_arms_match_by_item_id(arm_runs):
     right_s, right_c = truth["sdqa"]["speech"] > 0, truth["sdqa"]["cascade"] > 0
     assert report.counts[FIXED] == int(np.sum(~right_s & right_c)) and report.counts[BROKEN] == int(np.sum(right_s & ~right_c))
     assert report.summary()["mcnemar_p"] == pytest.approx(exact_mcnemar(report.counts[BROKEN], report.counts[FIXED]))
+
+
+def test_compare_prints_each_sides_paired_statistics(arm_runs, capsys):
+    root, truth = arm_runs
+    assert main(["compare", "--baseline", str(root), "--candidate", str(root), "--resamples", "200"]) == 0
+    printed = capsys.readouterr().out
+    assert "**Paired statistics**" in printed
+    lines = [line for line in printed.splitlines() if line.startswith("| candidate ") and "| forgetting |" in line]
+    assert len(lines) == 1
+    expected = overall_of(truth, "text@base") - overall_of(truth, "text")
+    assert float(lines[0].split("|")[4]) == pytest.approx(expected, abs=1e-4)

@@ -95,7 +95,7 @@ def run_leaderboard(args) -> int:
 
 @report_verb
 def run_compare(args) -> int:
-    from lslm_eval.report.gap_test import gap_test_table
+    from lslm_eval.report.gap_test import gap_test_table, paired_statistics_table
     from lslm_eval.report.gate import compare
     from lslm_eval.report.sources import check_comparable, gate_side
 
@@ -105,6 +105,7 @@ def run_compare(args) -> int:
     result = compare(baseline.single if single else baseline.by_run, candidate.single if single else candidate.by_run,
                      args.tolerance, args.tolerance_se, args.metrics)
     print(result.to_markdown(), end="")
+    print(paired_statistics_table(baseline, candidate), end="")
     if args.gap_test:
         print(gap_test_table(baseline, candidate, args.resamples, args.confidence, args.seed), end="")
     return 0 if result.passed else GATE_FAILED

@@ -1,7 +1,8 @@
-"""The paired GAP test of `compare --gap_test`, as a Markdown table.
+"""The paired tables of `compare`, in Markdown: each side's derived statistics with their intervals, and the
+paired GAP test of `--gap_test`.
 
-Both sides must be the lm-eval output of one checkpoint with sample logs: the test resamples the
-items both were scored on (stratified paired bootstrap; p from a sign-flip test, report.bootstrap).
+For the GAP test both sides must be the lm-eval output of one checkpoint with sample logs: the test resamples
+the items both were scored on (stratified paired bootstrap; p from a sign-flip test, report.bootstrap).
 """
 
 from __future__ import annotations
@@ -33,3 +34,24 @@ def gap_test_table(baseline: GateSide, candidate: GateSide, n_resamples: int, co
     note = f"\n{unshared} items scored for only one checkpoint are left out of the difference.\n" if unshared else ""
     return ("\n**Paired GAP test: candidate - baseline** (stratified paired bootstrap; p from a sign-flip test)\n\n"
             + markdown_table(columns, table, decimals=TEST_DECIMALS) + note)
+
+
+def paired_statistics_table(baseline: GateSide, candidate: GateSide) -> str:
+    """Each side's derived statistics (GAP, forgetting, base gap, cascade gap, recovery) with their stratified
+    paired bootstrap intervals, for the sides built from lm-eval output; "" when neither is."""
+    from lslm_eval.report.leaderboard import DERIVED
+    from lslm_eval.report.render import markdown_table
+
+    table = []
+    for label, side in (("baseline", baseline), ("candidate", candidate)):
+        for row in side.board.rows if side.board is not None else []:
+            for name, (title, _, _) in DERIVED.items():
+                d = row.derived.get(name)
+                if d is not None:
+                    table.append([label, row.name, title, d.estimate, d.low, d.high, d.se])
+    if not table:
+        return ""
+    level = f"{round(next(s.board for s in (baseline, candidate) if s.board is not None).confidence * 100)}%"
+    return ("\n**Paired statistics** (stratified paired bootstrap over the items both arms were scored on)\n\n"
+            + markdown_table(["side", "run", "statistic", "estimate", f"{level} low", f"{level} high", "SE"], table,
+                             decimals=TEST_DECIMALS))
