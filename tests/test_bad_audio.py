@@ -146,3 +146,11 @@ def test_use_cache_serves_a_second_run_of_speech_and_text_keyed_by_the_audio(man
     for task in PAIR:
         assert second["results"][task] == first["results"][task]
         assert [s["resps"] for s in second["samples"][task]] == [s["resps"] for s in first["samples"][task]]
+
+
+def test_the_probe_verb_names_a_bad_recording_too(manager, first_item_garbled):
+    from lslm_eval.paired import load_paired_items
+
+    task = manager.load(["voicebench_sdqa"])["tasks"]["voicebench_sdqa"]
+    with pytest.raises(AudioError, match=rf"task voicebench_sdqa, doc 0, item {first_item_garbled}: cannot decode audio"):
+        load_paired_items(task, limit=2)
