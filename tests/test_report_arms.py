@@ -183,3 +183,35 @@ def test_compare_prints_each_sides_paired_statistics(arm_runs, capsys):
     assert len(lines) == 1
     expected = overall_of(truth, "text@base") - overall_of(truth, "text")
     assert float(lines[0].split("|")[4]) == pytest.approx(expected, abs=1e-4)
+
+
+def test_gap_test_compares_every_derived_difference_between_checkpoints(arm_runs, capsys):
+    import shutil
+
+    root, truth = arm_runs
+    better = root.with_name(root.name + "_better")  # beside the runs, not inside them
+    shutil.copytree(root, better)
+    for path in (better / "base").glob("*2025-05-01T10-00-00*"):  # text@base on sdqa: every item right
+        if path.suffix == ".jsonl":
+            lines = [json.loads(line) for line in path.read_text().splitlines()]
+            path.write_text("".join(json.dumps({**line, "pedant": 100.0}) + "\n" for line in lines))
+        else:
+            data = json.loads(path.read_text())
+            data["results"]["voicebench_sdqa_text"]["pedant,none"] = 100.0
+            path.write_text(json.dumps(data))
+    assert main(["compare", "--baseline", str(root), "--candidate", str(better), "--gap_test", "--resamples", "300",
+                 "--tolerance", "100"]) == 0
+    table = printed_table(capsys.readouterr().out.split("**Paired GAP test")[1])
+    by_statistic = {row["statistic"]: row for row in table}
+    assert list(by_statistic) == ["GAP", "forgetting", "base gap", "cascade gap"]
+    raised = (100.0 - truth["sdqa"]["text@base"].mean()) / len(SUBSETS)
+    assert float(by_statistic["forgetting"]["difference"]) == pytest.approx(raised, abs=1e-4)
+    assert float(by_statistic["base gap"]["difference"]) == pytest.approx(raised, abs=1e-4)
+    assert float(by_statistic["GAP"]["difference"]) == 0.0 and float(by_statistic["cascade gap"]["difference"]) == 0.0
+    assert float(by_statistic["forgetting"]["p-value"]) < 0.05
+
+
+def printed_table(text: str) -> list[dict[str, str]]:
+    lines = [line for line in text.splitlines() if line.startswith("|")]
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    return [dict(zip(header, (c.strip() for c in line.strip("|").split("|")))) for line in lines[2:]]

@@ -91,6 +91,8 @@ class LeaderboardRow:
     probe_task: str | None = None
     overalls: dict[str, NamedOverall] = field(default_factory=dict)  # named sets other than `subsets` it covers
     paired: dict[str, PairedSubset] = field(default_factory=dict, repr=False)  # per-item scores, for compare_gaps
+    paired_by: dict[str, dict[str, PairedSubset]] = field(default_factory=dict, repr=False)  # DERIVED difference ->
+    # subset -> (b, a) items matched, as PairedSubset(speech=b, text=a): contributions a - b, for compare_gaps
     arms: dict[str, dict[str, float]] = field(default_factory=dict)  # arm -> subset -> score (speech, text, ...)
     overall_arms: dict[str, float] = field(default_factory=dict)
     derived: dict[str, Interval] = field(default_factory=dict)  # DERIVED name -> estimate and interval
@@ -309,6 +311,11 @@ class Settings:
     seed: int
 
 
+def matched_keys(tasks: dict[tuple[str, str], TaskScore], arms: Sequence[str], subset: str) -> tuple[str, ...]:
+    """The item ids every arm was scored on in `subset`, sorted: the rows of matched_columns."""
+    return tuple(sorted(set.intersection(*(set(tasks[(subset, arm)].items) for arm in arms))))
+
+
 def matched_columns(tasks: dict[tuple[str, str], TaskScore], arms: Sequence[str], subsets: Sequence[str],
                     source=lambda t: t.items) -> dict[str, np.ndarray] | None:
     """subset -> (n, len(arms)) per-item scores on the items every arm was scored on; None when a log is missing."""
@@ -337,6 +344,9 @@ def derive(row: LeaderboardRow, tasks, subsets, arms: Sequence[str], settings: S
         if columns is None:
             row.derived[name] = Interval(estimate, math.nan, math.nan, math.nan)
             continue
+        if kind == "difference":
+            row.paired_by[name] = {s: PairedSubset(matched_keys(tasks, (a, b), s), columns[s][:, 1], columns[s][:, 0],
+                                                   scales[s]) for s in subsets}
         statistic = (lambda o: o[:, 0] - o[:, 1]) if kind == "difference" else (lambda o: o[:, 0] / o[:, 1])
         interval = bootstrap_statistic(columns, scales, statistic, **boot)
         row.derived[name] = Interval(estimate, interval.low, interval.high, interval.se, interval.n_items)
