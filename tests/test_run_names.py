@@ -41,3 +41,17 @@ def test_the_leaderboard_names_the_default_models_checkpoint(tmp_path):
     (folder / "results_2026-01-01T00-00-00.json").write_text(json.dumps(results))
     scores, _ = read_runs([tmp_path / "quickstart"])
     assert {s.run.checkpoint for s in scores} == {"other.pt"}
+
+
+def test_lm_evals_metadata_hint_is_not_repeated_for_every_one_of_our_tasks(caplog):
+    import logging
+
+    import lm_eval.tasks.manager  # noqa: F401  (the start-up hook acts after it loads)
+
+    logger = logging.getLogger("lm_eval.api.task")
+    hint = "{}: Custom kwargs can be passed to `--metadata` in console (as json string) or to the TaskManager."
+    with caplog.at_level(logging.WARNING, logger="lm_eval.api.task"):
+        for task in ("voicebench_sdqa", "voicebench_sdqa_text", "speechmmlu_biology", "someone_elses_task"):
+            logger.warning(hint.format(task))
+        logger.warning("voicebench_sdqa: another warning")
+    assert [r.getMessage().split(":")[0] for r in caplog.records] == ["someone_elses_task", "voicebench_sdqa"]
