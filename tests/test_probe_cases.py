@@ -48,3 +48,27 @@ def test_figures_cli_draws_every_figure_from_probe_files(tmp_path, tiny_lslm, no
         main(["figures", str(late), "--output_path", str(out), "--item", "sd-qa/usa/0"])
     with pytest.raises(SystemExit, match="labels"):
         main(["figures", str(early), str(late), "--labels", "one", "--output_path", str(out)])
+
+
+def test_alignment_figures_label_tokens_by_text_and_name_the_checkpoint(tmp_path, tiny_tokenizer, monkeypatch):
+    from pathlib import Path
+
+    from lslm_eval.probe import figures
+    from lslm_eval.probe.cases import query_tokens
+
+    tokens = query_tokens(tiny_tokenizer, "what is the capital of france")
+    assert "".join(tokens) == "what is the capital of france" and len(tokens) > 1
+    hs, ht = torch.randn(3, 5, 4), torch.randn(3, len(tokens), 4)
+    path = save_case(tmp_path, hs, ht, "sd-qa/usa/7", tokens=tokens, checkpoint="runs/a/checkpoint-300")
+    case = json.loads(path.read_text())
+    assert case["tokens"] == tokens and case["checkpoint"] == "runs/a/checkpoint-300"
+    assert "tokens" not in json.loads(save_case(tmp_path, hs, ht, "other", tokens=tokens[:-1]).read_text())  # not T_t: dropped
+
+    drawn = []
+    monkeypatch.setattr(figures, "_save", lambda fig, out: drawn.append(fig) or Path(out))
+    figures.plot_alignment_case(case, tmp_path / "a.png")
+    figures.plot_cka({"matrix": [[1.0, 0.5], [0.5, 1.0]], "view": "pooled", "n_rows": 3}, tmp_path / "c.png", label="checkpoint-300")
+    alignment, cka = drawn
+    assert [label.get_text() for label in alignment.axes[0].get_xticklabels()] == [t.strip() for t in tokens]
+    assert alignment._suptitle.get_text().startswith("checkpoint-300: item sd-qa/usa/7")
+    assert cka.axes[0].get_title().startswith("checkpoint-300: CKA, pooled view")

@@ -10,7 +10,7 @@ def run_probe(args) -> int:
 
     from lslm_eval.cli.flags import build_lm, seed_everything
     from lslm_eval.paired import TaskDataError, load_paired_items, load_tasks
-    from lslm_eval.probe.cases import save_case
+    from lslm_eval.probe.cases import query_tokens, save_case
     from lslm_eval.probe.runner import Prober, paired_states
 
     seed_everything(args)
@@ -24,11 +24,14 @@ def run_probe(args) -> int:
         info = {"model": "lslm", "checkpoint": lm.checkpoint, "encoder": lm.model.config.encoder, "llm": lm.model.config.llm,
                 "tasks": [name], "limit": args.limit, "mode": "forward"}
         prober = Prober(Path(args.output_path) / name, info, cka_aligned_pairs=args.cka_aligned, debiased=args.debiased, keep_items=args.log_samples)
+        transcripts = {item.key: item.transcript for item in items}
         for key, hs, ht in tqdm(paired_states(lm.model, items, lm.batch_size), total=len(items), desc=f"probe {name}"):
             prober.add(hs, ht, key)
             if key in (args.case or []):
+                tokens = query_tokens(lm.model.tokenizer, transcripts[key])
                 for layer in args.case_layer or [None]:
-                    print(f"{name}: alignment case -> {save_case(prober.out_dir, hs, ht, key, layer)}")
+                    saved = save_case(prober.out_dir, hs, ht, key, layer, tokens=tokens, checkpoint=lm.checkpoint)
+                    print(f"{name}: alignment case -> {saved}")
         missing = sorted(set(args.case or []) - {item.key for item in items})
         if missing:
             print(f"{name}: no item has key {missing}; keys look like {items[0].key!r}" if items else f"{name}: no items")
@@ -56,7 +59,7 @@ def run_figures(args) -> int:
                figures.plot_path_statistics(results, out / "path_statistics.png")]
     for label, result in results.items():
         for view, cka in (result.get("cka") or {}).items():
-            written.append(figures.plot_cka(cka, out / f"cka_{view}_{slug(label)}.png"))
+            written.append(figures.plot_cka(cka, out / f"cka_{view}_{slug(label)}.png", label=label))
     cases = [Path(c) for c in args.case or []]
     for key in args.item or []:
         found = [path for probe in args.probe_json for path in find_cases(Path(probe).parent, key)]

@@ -1,6 +1,7 @@
 """One item's alignment case on disk: `stats.alignment_case` as JSON, found again by item key.
 
-    <probe folder>/cases/case_<key>_L<layer>.json    {"key", "layer", "cos", "dist", "path_cos", "path_dist"}
+    <probe folder>/cases/case_<key>_L<layer>.json    {"key", "layer", "cos", "dist", "path_cos", "path_dist",
+                                                      "tokens" (the T_t text tokens' text, when known), "checkpoint"}
 
 The matrices need the item's span states, which probe.json does not keep; `lslm-eval probe --case KEY`
 writes them while the states are at hand, and `lslm-eval figures --item KEY` draws them.
@@ -24,13 +25,28 @@ def case_file_name(key: str, layer: int) -> str:
     return f"case_{re.sub(r'[^A-Za-z0-9_.-]+', '_', key)}_L{layer}.json"
 
 
-def save_case(folder: str | Path, hs: Tensor, ht: Tensor, key: str, layer: int | None = None) -> Path:
-    """hs (L+1, T_s, d), ht (L+1, T_t, d) -> folder/cases/case_<key>_L<layer>.json; layer None = the last layer."""
+def save_case(folder: str | Path, hs: Tensor, ht: Tensor, key: str, layer: int | None = None,
+              tokens: list[str] | None = None, checkpoint: str | None = None) -> Path:
+    """hs (L+1, T_s, d), ht (L+1, T_t, d) -> folder/cases/case_<key>_L<layer>.json; layer None = the last layer.
+
+    `tokens`, the text of the T_t query tokens, label the figure's axis (kept only when there are T_t);
+    `checkpoint` names the model in its title."""
     layer = hs.shape[0] - 1 if layer is None else layer
     path = Path(folder) / CASES_DIR / case_file_name(key, layer)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(alignment_case(hs, ht, layer, key)))
+    case = alignment_case(hs, ht, layer, key)
+    if tokens is not None and len(tokens) == ht.shape[1]:
+        case["tokens"] = list(tokens)
+    if checkpoint:
+        case["checkpoint"] = str(checkpoint)
+    path.write_text(json.dumps(case))
     return path
+
+
+def query_tokens(tokenizer, transcript: str) -> list[str]:
+    """The text of each token of a transcript as the prompt builder tokenizes the query."""
+    ids = tokenizer(transcript, add_special_tokens=False)["input_ids"]
+    return [tokenizer.decode([token_id]) for token_id in ids]
 
 
 def find_cases(folder: str | Path, key: str) -> list[Path]:

@@ -112,10 +112,15 @@ def plot_alignment_case(case: Mapping, path: str | Path) -> Path:
         ax.plot(tokens, case[path_key], linestyle="none", marker="D", markersize=4, markerfacecolor="white",
                 markeredgecolor="red", label="alignment path")
         ax.set(title=title, xlabel="text token j", ylabel="speech frame i")
+        if case.get("tokens"):  # the tokens by their text, not their index
+            ax.set_xticks(tokens, labels=[str(token).strip() or repr(token) for token in case["tokens"]],
+                          rotation=90, fontsize=6)
+            ax.set_xlabel("text token")
         ax.legend(fontsize=7, loc="upper left")
         fig.colorbar(image, ax=ax, shrink=0.9)
     key = f" {case['key']}" if case.get("key") else ""
-    fig.suptitle(f"item{key}, layer {case['layer']}")
+    checkpoint = f"{Path(str(case['checkpoint'])).name}: " if case.get("checkpoint") else ""
+    fig.suptitle(f"{checkpoint}item{key}, layer {case['layer']}")
     return _save(fig, path)
 
 
@@ -140,8 +145,9 @@ def plot_path_statistics(results: Mapping[str, dict], path: str | Path) -> Path:
     return _save(fig, path)
 
 
-def plot_cka(result: Mapping, path: str | Path) -> Path:
-    """CrossLayerCKA.result() -> heatmap of CKA(speech layer l, text layer m); grey = undefined or not computed."""
+def plot_cka(result: Mapping, path: str | Path, label: str | None = None) -> Path:
+    """CrossLayerCKA.result() -> heatmap of CKA(speech layer l, text layer m); grey = undefined or not computed.
+    `label` (the checkpoint) leads the title."""
     matrix = np.ma.masked_invalid(_array(result["matrix"]))
     fig = Figure(figsize=(PANEL_SIZE[0] + 0.8, PANEL_SIZE[0]), layout="constrained")
     ax = fig.subplots()
@@ -151,6 +157,7 @@ def plot_cka(result: Mapping, path: str | Path) -> Path:
     fig.colorbar(image, ax=ax, shrink=0.85, label="linear CKA")
     kind = "debiased " if result.get("debiased") else ""
     note = "   (grey: undefined or not computed)" if np.ma.getmaskarray(matrix).any() else ""
-    ax.set(title=f"{kind}CKA, {result.get('view', '')} view (n = {result.get('n_rows', '?')} rows)",
+    named = f"{label}: " if label else ""
+    ax.set(title=f"{named}{kind}CKA, {result.get('view', '')} view (n = {result.get('n_rows', '?')} rows)",
            xlabel="text layer m" + note, ylabel="speech layer l")
     return _save(fig, path)
