@@ -35,8 +35,13 @@ def test_the_leaderboard_names_the_default_models_checkpoint(tmp_path):
                "configs": {"voicebench_sdqa": {"task": "voicebench_sdqa"}}, "n-samples": {"voicebench_sdqa": {"effective": 1}},
                "config": {"model": "lslm", "model_args": "", "checkpoint": default, "encoder": "tiny.en-offline"}}
     (folder / "results_2026-01-01T00-00-00.json").write_text(json.dumps(results))
-    scores, _ = read_runs([tmp_path / "quickstart"])
+    scores, notes = read_runs([tmp_path / "quickstart"])
     assert scores and {s.run.checkpoint for s in scores} == {default}
+    assert not any("SAMPLE" in note for note in notes)
+    results["configs"]["voicebench_sdqa"]["metadata"] = {"version": 1.0, "voicebench_source": "sample"}
+    (folder / "results_2026-01-01T00-00-00.json").write_text(json.dumps(results))
+    _, notes = read_runs([tmp_path / "quickstart"])
+    assert [note for note in notes if "voicebench_sdqa scored on the SAMPLE shipped in the package" in note]
     results["config"].update(model_args="encoder=other.pt")  # named parts, no checkpoint: the parts name it
     (folder / "results_2026-01-01T00-00-00.json").write_text(json.dumps(results))
     scores, _ = read_runs([tmp_path / "quickstart"])

@@ -66,6 +66,8 @@ def test_score_every_checkpoint_then_skip_them_and_feed_the_leaderboard(tiny_run
     board = json.loads((tmp_path / "board" / "leaderboard.json").read_text())
     assert [(row["checkpoint"].rsplit("/", 1)[-1], row["step"]) for row in board["rows"]] == [("checkpoint-1", 1), ("checkpoint-2", 2)]
     assert all((row["probe"] or {}).get("aps_cos") is not None for row in board["rows"]), board["rows"]
+    sample_notes = [note for note in board["notes"] if "SAMPLE shipped in the package" in note]
+    assert len(sample_notes) == 2 and all("voicebench_sdqa, voicebench_sdqa_text" in note for note in sample_notes)
 
 
 def test_score_names_what_is_missing(tmp_path, capsys):

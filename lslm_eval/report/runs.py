@@ -126,6 +126,15 @@ def task_arm(task: str, model_args: Mapping[str, str]) -> tuple[str, str] | None
     return row.subset, arm_of(kind, model_args.get(ARM_ARG))
 
 
+SAMPLE_SOURCE = "sample"  # --metadata '{"voicebench_source": "sample"}': the data shipped in the package
+
+
+def sample_tasks(results: Mapping) -> list[str]:
+    """The tasks of a results file that read the shipped sample instead of the benchmark."""
+    return sorted(task for task, config in (results.get("configs") or {}).items()
+                  if isinstance(config, Mapping) and (config.get("metadata") or {}).get("voicebench_source") == SAMPLE_SOURCE)
+
+
 def read_results_file(path: Path, notes: list[str]) -> list[TaskScore]:
     """The vocabulary's tasks of one lm-eval results file, with per-item scores when logged."""
     match = RESULTS_PATTERN.match(path.name)
@@ -136,6 +145,10 @@ def read_results_file(path: Path, notes: list[str]) -> list[TaskScore]:
     except json.JSONDecodeError as err:
         raise IncompleteRunError(f"{path}: not JSON ({err})") from err
     run, names = run_identity(results, path)
+    on_sample = sample_tasks(results)
+    if on_sample:
+        notes.append(f"{run}: {', '.join(on_sample)} scored on the SAMPLE shipped in the package (voicebench_source=sample, "
+                     f"a few items per task), not on VoiceBench: for trying the tools, not for reporting ({path.name})")
     model_args = parse_model_args((results.get("config") or {}).get("model_args"))
     date_id = match.group("date")
     groups = results.get("group_subtasks") or {}
