@@ -3,7 +3,9 @@
 # install, quick start with its GAP, train a small run, score it, leaderboard, gate.
 # Small on purpose (16 spoken instructions, 4 adaptor steps, 8 items per task): minutes on a CPU.
 #   bash scripts/walkthrough.sh [WORK_DIR]        (default outputs/walkthrough)
+# LIMIT (8) sets the items per task of `score`; SKIP_QUICKSTART=1 leaves out the quick start step.
 set -euo pipefail
+: "${LIMIT:=8}"
 cd "$(dirname "$0")/.."
 work=${1:-outputs/walkthrough}
 mkdir -p "$work"
@@ -20,8 +22,10 @@ step install bash scripts/setup.sh
 . "${LSLM_EVAL_VENV:-.venv}/bin/activate"
 lslm-eval --version
 
-step quickstart bash scripts/quickstart.sh
-expect outputs/quickstart/lslm-offline-default
+if [ "${SKIP_QUICKSTART:-0}" != 1 ]; then
+  step quickstart bash scripts/quickstart.sh
+  expect outputs/quickstart/lslm-offline-default
+fi
 
 default=$(python -c 'from lslm_eval.model import DEFAULT_CHECKPOINT; print(DEFAULT_CHECKPOINT)')
 step instructions lslm-eval data instructions 16 "$work/instructions.jsonl" --seed 1
@@ -34,10 +38,10 @@ step train lslm-eval train trainers/recipes/offline_default.yaml --data "$work/s
 expect "$work/run/checkpoint-4"
 
 step score lslm-eval score "$work/run" --tasks voicebench_sdqa,voicebench_sdqa_text \
-  --metadata '{"voicebench_source": "sample"}' --limit 8 --gen_kwargs max_gen_toks=16 --output_path "$work/scores"
+  --metadata '{"voicebench_source": "sample"}' --limit "$LIMIT" --gen_kwargs max_gen_toks=16 --output_path "$work/scores"
 expect "$work/scores/checkpoint-4/probe/probe.json"
 step score-again lslm-eval score "$work/run" --tasks voicebench_sdqa,voicebench_sdqa_text \
-  --metadata '{"voicebench_source": "sample"}' --limit 8 --gen_kwargs max_gen_toks=16 --output_path "$work/scores"
+  --metadata '{"voicebench_source": "sample"}' --limit "$LIMIT" --gen_kwargs max_gen_toks=16 --output_path "$work/scores"
 
 step leaderboard lslm-eval leaderboard "$work"/scores/checkpoint-* --probe "$work/scores" --output_path "$work/leaderboard"
 expect "$work/leaderboard/leaderboard.html"

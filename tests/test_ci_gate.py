@@ -1,5 +1,6 @@
 """scripts/ci_gap_gate.sh (the steps of examples/github-actions/gap-gate.yml) end to end on tiny checkpoints."""
 
+import json
 import os
 import subprocess
 import sys
@@ -57,8 +58,13 @@ def test_the_gate_script_scores_both_sides_and_compares(two_checkpoints, tmp_pat
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Paired GAP test" in done.stdout and "| gap" in done.stdout
     assert (tmp_path / "ci" / "leaderboard" / "leaderboard.json").is_file()
-    # a baseline given as a leaderboard JSON is not evaluated again; a negative tolerance fails any metric
-    failed = run_gate(two_checkpoints, tmp_path / "ci2", BASELINE=str(tmp_path / "ci" / "leaderboard" / "leaderboard.json"),
-                      TOLERANCE="-1", TOLERANCE_SE="0")
+    # a baseline given as a leaderboard JSON is not evaluated again; one whose GAP was 50 points smaller fails the gate
+    board = json.loads((tmp_path / "ci" / "leaderboard" / "leaderboard.json").read_text())
+    gaps = [name for name in board["metrics"] if name.rsplit("/", 1)[-1] == "gap"]
+    assert gaps
+    for name in gaps:
+        board["metrics"][name]["value"] -= 50
+    (tmp_path / "better.json").write_text(json.dumps(board))
+    failed = run_gate(two_checkpoints, tmp_path / "ci2", BASELINE=str(tmp_path / "better.json"), TOLERANCE="1", TOLERANCE_SE="0")
     assert failed.returncode == 1, failed.stderr[-3000:]
     assert not (tmp_path / "ci2" / "baseline").exists() and "fail" in failed.stdout
