@@ -196,12 +196,12 @@ def probing(lm, requests):
     lm.batch_size = 8
     plain_s, _ = timed(lambda: lm.generate_until(speech, disable_tqdm=True))
 
-    def twins():
-        model = lm.model
-        with torch.no_grad():
-            for start in range(0, len(speech), 8):
-                unpacked = [lm._unpack(r) for r in speech[start : start + 8]]
-                model(model.collate(model.build_items([u[0] for u in unpacked], None, [u[2] for u in unpacked])))
+    def twins():  # the one text-twin pass the prober runs (probe.twin)
+        from lslm_eval.probe.twin import text_twin_states
+
+        for start in range(0, len(speech), 8):
+            unpacked = [lm._unpack(r) for r in speech[start : start + 8]]
+            text_twin_states(lm.model, [u[0] for u in unpacked], [u[2] for u in unpacked])
 
     twin_s, _ = timed(twins)
     with tempfile.TemporaryDirectory() as out:

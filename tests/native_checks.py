@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from lm_eval.api.instance import Instance
 
 from lslm_eval.backends.families import FAMILIES, Family
 from lslm_eval.backends.native import NativeConfig, NativeSpeechLM
@@ -15,8 +14,6 @@ from lslm_eval.intervene.hooks import intervention
 from lslm_eval.intervene.settings import Intervention
 from lslm_eval.probe.runner import PairedItem, paired_states
 from native_parts import TRANSCRIPTS, TURNS, wavs
-
-GEN = {"until": [], "max_gen_toks": 4, "do_sample": False}
 
 
 def make_backend(model, processor, model_type: str) -> NativeSpeechLM:
