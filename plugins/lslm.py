@@ -247,8 +247,13 @@ class LSLMEval(TemplateLM):
         """Screen the recordings (bad_audio=stop raises naming every bad item; skip answers them and their text
         twins with lslm_eval.skips' marker, which the tasks score as absent), then generate the rest."""
         skipped = skips.screen(requests, self.bad_audio, self._share_records if self.world_size > 1 else None)
+        records = [s.record() for s in skipped.values()]
+        listed = {(k.task, k.doc_id) for k in self.skipped}  # once each: lm-eval pads a rank's share with copies
+        for record in self._share_records(records) if self.world_size > 1 else records:  # rank 0 lists every rank's
+            if (record["task"], record["doc_id"]) not in listed:
+                listed.add((record["task"], record["doc_id"]))
+                self.skipped.append(skips.Skipped(**record))
         if skipped:
-            self.skipped.extend(skipped.values())
             log.warning("lslm: skipping %d request(s) with unusable recordings (and their text twins): %s", len(skipped),
                         "; ".join(f"{skips.label(s.task, s.doc_id, s.item_id)}: {s.reason}" for s in list(skipped.values())[:10]))
         live = [i for i in range(len(requests)) if i not in skipped]
