@@ -135,8 +135,7 @@ class LSLMEval(TemplateLM):
         if probe:
             from lslm_eval.probe.runner import Prober
 
-            parts = {k: getattr(self.model.config, k) for k in ("hf", "encoder", "llm") if hasattr(self.model.config, k)}
-            info = {"model": "lslm", "checkpoint": checkpoint, **parts, "tasks": []}
+            info = {"model": "lslm", "checkpoint": checkpoint, **self.model_parts(), "tasks": []}
             self.prober = Prober(probe, info, cka_aligned_pairs=probe_cka_aligned, keep_items=as_bool(probe_items))
         self.allow_overlap = as_bool(allow_overlap)
         from lslm_eval.arms import base_llm, check_arm
@@ -213,6 +212,10 @@ class LSLMEval(TemplateLM):
     def barrier(self) -> None:
         if self.world_size > 1:
             self.accelerator.wait_for_everyone()
+
+    def model_parts(self) -> dict[str, str]:
+        """What the weights are, for result files: {hf} for a native audio LM, {encoder, llm} for an LSLM."""
+        return {k: getattr(self.model.config, k) for k in ("hf", "encoder", "llm") if hasattr(self.model.config, k)}
 
     def set_intervention(self, setting=None) -> None:
         """Switch the intervention (an `intervene.settings.Intervention`, or None for none) between runs."""

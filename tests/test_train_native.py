@@ -57,3 +57,18 @@ def test_train_hf_directory_and_score_its_checkpoint(parts, tmp_path):  # noqa: 
 
     torch.testing.assert_close(logits(harness.model), logits(trained))
     assert harness.model.config.hf == str(tmp_path / "base")
+
+
+def test_the_probe_verb_takes_hf(parts, tmp_path):  # noqa: F811
+    """`lslm-eval probe --model_args hf=DIR` on the shipped sample: the results name the model by hf
+    (calibrate and interventions record the same `LSLMEval.model_parts()`)."""
+    from lslm_eval.cli import main
+
+    model, processor = parts
+    model.save_pretrained(tmp_path / "base")
+    processor.save_pretrained(tmp_path / "base")
+    common = ["--tasks", "voicebench_sdqa", "--model_args", f"hf={tmp_path / 'base'},dtype=float32", "--device", "cpu",
+              "--limit", "2", "--metadata", '{"voicebench_source": "sample"}']
+    assert main(["probe", *common, "--output_path", str(tmp_path / "probe")]) == 0
+    result = json.loads((tmp_path / "probe" / "voicebench_sdqa" / "probe.json").read_text())
+    assert result["info"]["hf"] == str(tmp_path / "base") and "encoder" not in result["info"]

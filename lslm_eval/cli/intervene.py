@@ -25,7 +25,7 @@ def run_calibrate(args) -> int:
     except TaskDataError as err:
         raise SystemExit(str(err)) from None
     stats.info = {"tasks": sorted(tasks), "splits": {n: t.config.test_split for n, t in tasks.items()}, "limit": args.limit,
-                  "checkpoint": lm.checkpoint, "encoder": lm.model.config.encoder, "llm": lm.model.config.llm,
+                  "checkpoint": lm.checkpoint, **lm.model_parts(),
                   "n_items": len(stats.keys)}
     Path(args.output_path).parent.mkdir(parents=True, exist_ok=True)
     print(f"layer {args.layer}: {len(stats.keys)} items, {stats.speech.count} speech frames, {stats.text.count} text tokens "

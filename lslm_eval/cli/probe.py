@@ -21,7 +21,7 @@ def run_probe(args) -> int:
             items = load_paired_items(task, args.limit)
         except TaskDataError as err:
             raise SystemExit(str(err)) from None
-        info = {"model": "lslm", "checkpoint": lm.checkpoint, "encoder": lm.model.config.encoder, "llm": lm.model.config.llm,
+        info = {"model": "lslm", "checkpoint": lm.checkpoint, **lm.model_parts(),
                 "tasks": [name], "limit": args.limit, "mode": "forward"}
         prober = Prober(Path(args.output_path) / name, info, cka_aligned_pairs=args.cka_aligned, debiased=args.debiased, keep_items=args.log_samples)
         transcripts = {item.key: item.transcript for item in items}
