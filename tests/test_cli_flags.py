@@ -29,6 +29,9 @@ def test_no_option_may_be_abbreviated(capsys):
     assert "unrecognized arguments: --output x" in capsys.readouterr().err
     for path, parser in sub_parsers(build_parser()):
         assert parser.allow_abbrev is False, path
+    with pytest.raises(SystemExit):  # one spelling: the other is refused, with the right one named
+        main(["leaderboard", "runs", "--out", "x", "--probe-task", "t"])
+    assert "--out is spelt --output_path; --probe-task is spelt --probe_task" in capsys.readouterr().err
 
 
 def test_every_option_has_help_and_one_spelling():

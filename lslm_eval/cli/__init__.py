@@ -21,12 +21,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def respellings(parser, verb: str, unknown: list[str]) -> str:
+    """'--self-distill is spelt --self_distill' for options given in another spelling (or the old --out)."""
+    import argparse
+
+    known = set()
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction) and verb in action.choices:
+            for sub in [action.choices[verb], *(c for a in action.choices[verb]._actions
+                                               if isinstance(a, argparse._SubParsersAction) for c in a.choices.values())]:
+                known |= {option for a in sub._actions for option in a.option_strings}
+    hints = []
+    for token in unknown:
+        name = token.split("=", 1)[0]
+        spelt = "--output_path" if name == "--out" else name.replace("-", "_").replace("__", "--", 1)
+        if name.startswith("--") and spelt != name and spelt in known:
+            hints.append(f"{name} is spelt {spelt}")
+    return "; ".join(hints)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, rest = parser.parse_known_args(argv)
     if getattr(args, "takes_overrides", False):
         args.overrides = rest
     elif rest:
-        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+        hints = respellings(parser, args.verb, rest)
+        parser.error(f"unrecognized arguments: {' '.join(rest)}" + (f" ({hints})" if hints else ""))
     return args.func(args)
 
