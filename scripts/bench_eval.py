@@ -38,18 +38,40 @@ def load_average() -> float:
     return os.getloadavg()[0]
 
 
-def sample_requests(max_new: int):
+def sample_requests(max_new: int, with_tasks: bool = False):
     """The Instances lm-eval builds for the two sd-qa sample tasks, with max_gen_toks set."""
     from lm_eval.tasks import TaskManager, get_task_dict
 
     manager = TaskManager(metadata={"voicebench_source": "sample"})
-    requests = []
-    for task in get_task_dict(["voicebench_sdqa", "voicebench_sdqa_text"], manager).values():
+    requests, tasks = [], get_task_dict(["voicebench_sdqa", "voicebench_sdqa_text"], manager)
+    for task in tasks.values():
         task.build_all_requests(limit=None, rank=0, world_size=1)
         requests += task.instances
     for request in requests:
         request.args[1]["max_gen_toks"] = max_new
-    return requests
+    return (requests, tasks) if with_tasks else requests
+
+
+def dtype_scores(dtypes=("float32", "bfloat16")) -> dict:
+    """Each dtype's sd-qa sample scores (the tasks' own process_results on batch-8 outputs), and how
+    many outputs the dtypes share."""
+    from lslm_eval.plugins.lslm import LSLMEval
+
+    requests, tasks = sample_requests(MAX_NEW, with_tasks=True)
+    out, texts = {}, {}
+    for dtype in dtypes:
+        lm = LSLMEval(dtype=dtype, device="cpu", batch_size=8)
+        seconds, texts[dtype] = timed(lambda: lm.generate_until(requests, disable_tqdm=True), f"generate_until {dtype}")
+        per_task: dict[str, list[float]] = {}
+        for request, text in zip(requests, texts[dtype]):
+            metrics = tasks[request.task_name].process_results(request.doc, [text])
+            per_task.setdefault(request.task_name, []).append(float(metrics["score"]))
+        out[dtype] = {"seconds": seconds, **{task: sum(v) / len(v) for task, v in per_task.items()}}
+        del lm
+    first, second = dtypes
+    out["same_outputs"] = sum(a == b for a, b in zip(texts[first], texts[second]))
+    out["requests"] = len(requests)
+    return out
 
 
 def timed(fn, label: str | None = None):
@@ -214,23 +236,7 @@ def probing(lm, requests):
             "probed_over_two_plain_passes": probed_s / (plain_s + twin_s)}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
-    parser.add_argument("--dtype", default="float32")
-    parser.add_argument("--skip", nargs="*", default=[], choices=["hf", "droponly", "decode", "encode", "probe"])
-    parser.add_argument("--json", default=None, help="also write the results here")
-    args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    from lslm_eval.plugins.lslm import LSLMEval
-
-    result = {"load_before": load_average(), "threads": torch.get_num_threads(), "dtype": args.dtype}
-    lm = LSLMEval(dtype=args.dtype, device="cpu", batch_size=8)
-    requests = sample_requests(MAX_NEW)
-    result["requests"] = len(requests)
-    result["matmul_gflops_before"] = matmul_gflops()
-
+def main_job(lm, requests, args, result: dict) -> None:
     one_s, one_texts, one_stats = run_plugin(lm, requests, 1)
     eight_s, eight_texts, eight_stats = run_plugin(lm, requests, 8)
     result["main_job"] = {"batch1_s": one_s, "batch8_refill_s": eight_s, "speedup_batch8_over_batch1": one_s / eight_s,
@@ -250,6 +256,37 @@ def main() -> None:
                                    "transformers_same_outputs": hf_texts == one_texts})
     print(json.dumps(result, indent=1), flush=True)
 
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--dtype", default="float32")
+    parser.add_argument("--skip", nargs="*", default=[], choices=["main", "hf", "droponly", "decode", "encode", "probe"])
+    parser.add_argument("--json", default=None, help="also write the results here")
+    parser.add_argument("--dtype-scores", action="store_true", help="only: float32 vs bfloat16 scores on the sample")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.dtype_scores:
+        result = {"load_before": load_average(), "dtype_scores": dtype_scores(), "load_after": load_average()}
+        print(json.dumps(result, indent=1))
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(result, f, indent=1)
+        return
+    from lslm_eval.plugins.lslm import LSLMEval
+
+    result = {"load_before": load_average(), "threads": torch.get_num_threads(), "dtype": args.dtype}
+    lm = LSLMEval(dtype=args.dtype, device="cpu", batch_size=8)
+    requests = sample_requests(MAX_NEW)
+    result["requests"] = len(requests)
+    result["matmul_gflops_before"] = matmul_gflops()
+
+    if "main" in args.skip:
+        args.skip += ["hf", "droponly"]
+    else:
+        main_job(lm, requests, args, result)
     model = lm.model
     if "decode" not in args.skip:
         turns, wavs, transcripts, _ = zip(*(lm._unpack(r) for r in requests[:8]))
