@@ -77,3 +77,12 @@ def test_a_wider_encoder_is_refused_before_loading_with_the_command_to_train_one
     with pytest.raises(WidthMismatch, match="encoder width 16, but encoder .*whisper-wide.pt' has width 32") as err:
         LSLM.from_pretrained(root / "runs" / "checkpoint-1", dtype="float32", encoder=wide)
     assert f"lslm-eval train --data MANIFEST.jsonl --encoder {wide} --llm" in str(err.value)
+
+
+def test_the_verbs_turn_a_checkpoint_error_into_a_message(machine_a, capsys):
+    from lslm_eval.cli import main
+
+    root, _ = machine_a
+    wide = write_whisper(root / "parts" / "whisper-wide2.pt", 32)
+    with pytest.raises(SystemExit, match="lslm-eval probe: .*encoder width 16, but encoder .* has width 32.*lslm-eval train"):
+        main(["probe", "--tasks", "voicebench_sdqa", "--model_args", f"checkpoint={root / 'runs' / 'checkpoint-1'},encoder={wide}"])

@@ -109,6 +109,11 @@ def build_lm(args):
     """The lslm lm-eval model from --model_args, --batch_size and --device (what `lm_eval --model lslm` makes)."""
     from lslm_eval.plugins.lslm import LSLMEval
 
+    from lslm_eval.model import CheckpointError
+
     extras = {"batch_size": args.batch_size, "device": args.device}
-    return LSLMEval.create_from_arg_obj(dict(args.model_args or {}), {k: v for k, v in extras.items() if v is not None})
+    try:
+        return LSLMEval.create_from_arg_obj(dict(args.model_args or {}), {k: v for k, v in extras.items() if v is not None})
+    except CheckpointError as err:  # a missing part, another width...: the message says what to do
+        raise SystemExit(f"lslm-eval {args.verb}: {err}") from None
 

@@ -7,6 +7,7 @@ import sys
 
 def run(args) -> int:
     from lslm_eval.cli.flags import model_args_string, seeds
+    from lslm_eval.model import CheckpointError
     from lslm_eval.run_scores import RunScoreError, score_run
 
     if "checkpoint" in (args.model_args or {}) or "pretrained" in (args.model_args or {}):
@@ -16,7 +17,7 @@ def run(args) -> int:
         scored = score_run(args.run_dir, output_path, list(args.tasks), probe=not args.no_probe,
                            model_args=args.model_args, limit=args.limit, metadata=args.metadata, gen_kwargs=args.gen_kwargs,
                            batch_size=args.batch_size, device=args.device, log_samples=args.log_samples, seeds=tuple(seeds(args)))
-    except RunScoreError as err:
+    except (RunScoreError, CheckpointError) as err:
         raise SystemExit(f"lslm-eval score: {err}") from None
     folders = " ".join(str(s.folder) for s in scored)
     probe = "" if args.no_probe else f" --probe {output_path}"
