@@ -12,7 +12,7 @@ from lslm_eval.data.sources import HELDOUT, DataSourceError, SourceSwitch
 from lslm_eval.trainers.ctc_corpus import ctc_texts, evaluation_texts, normalize
 from lslm_eval.trainers.instructions import make_instructions
 
-RECIPE_QUESTIONS = 3200  # the most template questions a recipe speaks (trainers/recipes/offline_default_ctc.yaml: 40% of 8,000)
+RECIPE_QUESTIONS = 3200  # the most template questions a recipe speaks (trainers/recipes/offline_ctc.yaml: 40% of 8,000)
 
 
 def test_schema_and_size():

@@ -31,3 +31,14 @@ def spoken_answer_nll(model: LSLM, wavs: list[np.ndarray], answers: list[str]) -
         item.response_ids = model.tokenizer(answer, add_special_tokens=False)["input_ids"]
     with torch.no_grad():
         return model(model.collate(items, padding_side="right")).loss.item()
+
+
+def heldout_spoken_questions(n: int) -> tuple[list[np.ndarray], list[str], list[str]]:
+    """The first `n` sd-qa questions of the shipped held-out set (`voicebench_source: heldout`), as stored:
+    (waveforms (samples,) float32 16 kHz, written questions, references)."""
+    from lslm_eval.audio import load_audio
+    from lslm_eval.data.sources import HELDOUT
+    from lslm_eval.data.voicebench import load_voicebench
+
+    rows = load_voicebench("sd-qa", "usa", HELDOUT).select(range(n))
+    return [load_audio(row["audio"]) for row in rows], list(rows["prompt"]), list(rows["reference"])
