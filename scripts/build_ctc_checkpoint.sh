@@ -18,7 +18,7 @@ mkdir -p "$work" && cd "$work"
 python -m lslm_eval.trainers.ctc "$repo/trainers/recipes/offline_ctc.yaml" --max_steps 800 --save_every 200
 lslm-eval data instructions 2000 instructions.jsonl --seed 0  # never a sample or held-out question
 head -1000 instructions.jsonl > instr-a.jsonl
-lslm-eval data synth instr-a.jsonl synth/a --self-distill --system-prompt "Answer briefly." --max-response-tokens 32 --voice en-us
+lslm-eval data synth instr-a.jsonl synth/a --self_distill --system_prompt "Answer briefly." --max_response_tokens 32 --voice en-us
 python - <<'PY'  # the targets: each answer's first sentence (shorter steps; the 32-token answers are cut mid-sentence)
 import json, re
 rows = [json.loads(line) for line in open("synth/a/manifest.jsonl")]
