@@ -4,7 +4,7 @@
 #   1. CTC alignment (trainers/recipes/offline_ctc.yaml, trainers/ctc.py): 8,000 broad-vocabulary sentences
 #      spoken by five espeak-ng voice/rate settings, encoded once; the adaptor's frames are trained with CTC onto
 #      SmolLM2's own token embeddings. No LLM forward pass.
-#   2. Instruction stage (trainers/recipes/offline_default.yaml): 1,000 spoken template instructions with the
+#   2. Instruction stage (trainers/recipes/offline_ctc_instructions.yaml): 1,000 spoken template instructions with the
 #      backbone's own text-mode answers (self-distillation, first sentence) as targets, from the stage-1 adaptor.
 # Neither stage's text holds an evaluation item (tests/test_heldout_data.py). On the 2-core CPU machine (shared):
 # stage-1 data about 28 min, stage-1 training about 11 min, stage-2 data about 41 min (the backbone's 1,000
