@@ -15,7 +15,7 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 work=${1:-build/offline-default}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 mkdir -p "$work" && cd "$work"
-python -m lslm_eval.trainers.ctc "$repo/trainers/recipes/offline_ctc.yaml" --max_steps 800 --save_every 200
+python -m lslm_eval.trainers.ctc "$repo/trainers/recipes/offline_ctc.yaml"
 lslm-eval data instructions 2000 instructions.jsonl --seed 0  # never a sample or held-out question
 head -1000 instructions.jsonl > instr-a.jsonl
 lslm-eval data synth instr-a.jsonl synth/a --self_distill --system_prompt "Answer briefly." --max_response_tokens 32 --voice en-us
