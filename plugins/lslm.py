@@ -340,9 +340,11 @@ class LSLMEval(TemplateLM):
         options = {"max_new_tokens": int(gen_kwargs.get("max_gen_toks", self.max_gen_toks)), "stop": until,
                    "do_sample": as_bool(gen_kwargs.get("do_sample", False)),
                    "temperature": float(gen_kwargs.get("temperature") or 1.0), "top_p": float(gen_kwargs.get("top_p", 1.0))}
-        paired = [row for row, (wav, text) in enumerate(zip(wavs, transcripts)) if wav is not None and text
-                  and id(requests[row]) not in self._probed]
-        self._probed.update(id(requests[row]) for row in paired)
+        paired = []  # a padding copy may share the batch with its original: probe the first only
+        for row, (wav, text) in enumerate(zip(wavs, transcripts)):
+            if wav is not None and text and id(requests[row]) not in self._probed:
+                self._probed.add(id(requests[row]))
+                paired.append(row)
         with self._intervention(batch, wavs, turns, transcripts) as batch:  # edits the speech span at the prefill
             generate = lambda: self.model.generate(batch, max_rows=max_rows, **options)
             if self.prober is None or not paired:

@@ -32,6 +32,8 @@ metadata:
   version: 1.0
 """
 TASK_CODE = '''
+import os
+
 import datasets
 import numpy as np
 
@@ -49,6 +51,9 @@ def doc_to_audio(doc):
 
 
 def process(doc, results):
+    if os.environ.get("TINY_DP_RANKS"):  # which process scored this doc
+        with open(os.environ["TINY_DP_RANKS"], "a") as ranks:
+            ranks.write(os.environ.get("RANK", "-") + "\\n")
     return {"chars": float(len(results[0]))}
 '''
 
@@ -104,17 +109,25 @@ def run(tmp_path, checkpoint, name: str, processes: int) -> tuple[dict, dict, di
     tasks = task_folder(tmp_path)
     out, probe = tmp_path / f"out-{name}", tmp_path / f"probe-{name}"
     launcher = [
-        sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", str(processes), "--num_machines", "1",
+        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(processes), "--num_machines", "1",
         "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(free_port()), "-m", "lm_eval"]
     command = launcher + ["--model", "lslm", "--model_args", f"checkpoint={checkpoint},dtype=float32,probe={probe}", "--batch_size", "2", "--device", "cpu",
                           "--include_path", str(tasks), "--tasks", TASK, "--log_samples", "--output_path", str(out)]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+    # `--cpu` with several processes starts ONE process unless MPI is there; `--multi_gpu` with
+    # ACCELERATE_USE_CPU starts torchrun processes that join a gloo group on the CPU.
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", "ACCELERATE_USE_CPU": "true",
+           "TINY_DP_RANKS": str(tmp_path / "ranks.txt")}
+    (tmp_path / "ranks.txt").unlink(missing_ok=True)
     done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-4000:]
     (samples_file,) = out.rglob(f"samples_{TASK}_*.jsonl")
-    samples = {row["doc_id"]: row["resps"] for row in map(json.loads, samples_file.read_text().splitlines())}
+    # lm-eval pads the shorter rank's share with copies of its last request and appends the copies'
+    # answers to that request's resps (as for its own `hf` model): keep each request's first answer
+    samples = {row["doc_id"]: [resps[:1] for resps in row["resps"]] for row in map(json.loads, samples_file.read_text().splitlines())}
     (results_file,) = out.rglob("results_*.json")
     results = json.loads(results_file.read_text())["results"][TASK]
+    ranks = set((tmp_path / "ranks.txt").read_text().split())
+    assert ranks == {str(r) for r in range(processes)}, f"documents were scored by ranks {sorted(ranks)}, not {processes} processes"
     return samples, results, json.loads((probe / "probe.json").read_text())
 
 
