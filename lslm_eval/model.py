@@ -229,10 +229,6 @@ class LSLM(nn.Module):
         """The causal LM (PEFT wraps this one)."""
         return self.llm
 
-    @language_model.setter
-    def language_model(self, module: nn.Module) -> None:
-        self.llm = module
-
     def decoder_layers(self) -> nn.ModuleList:
         """The LLM's decoder blocks; layer l of the hooks is the output of block l (1-based)."""
         return find_decoder_layers(self.llm)

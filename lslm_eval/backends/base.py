@@ -15,7 +15,8 @@ A backend is an object with
     decoder_layers() -> nn.ModuleList
         the blocks hooks attach to: layer l (1-based) is the output of block l, layer 0 the inputs_embeds.
     language_model
-        the module PEFT wraps and `save_pretrained` writes the trained parts of.
+        the module PEFT wraps and `save_pretrained` writes the trained parts of (read-only: to
+        replace it, set the attribute behind it, since nn.Module files a Module value past a setter).
 
 Invariants every backend keeps (tests/test_backend_*.py check them per family):
     - a speech item's span is exactly its speech embeddings, never padding, never template;

@@ -153,10 +153,6 @@ class NativeSpeechLM(nn.Module):
         """The whole audio LM (PEFT wraps this; LoRA targets only its text decoder, `trainers`)."""
         return self.model
 
-    @language_model.setter
-    def language_model(self, module: nn.Module) -> None:
-        self.model = module
-
     def _base(self) -> nn.Module:
         return self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
 
