@@ -84,19 +84,32 @@ def llm_factory():
 
 
 @pytest.fixture()
-def tiny_checkpoint(tmp_path, tiny_tokenizer, llm_factory):
+def tiny_checkpoint(tmp_path, save_tiny_parts):
     """A saved lslm-eval checkpoint of tiny random parts (a whisper .pt and an HF LLM directory beside it)."""
+    from lslm_eval.model import LSLM, LSLMConfig
+
+    whisper_file, llm_dir = save_tiny_parts(tmp_path)
+    config = LSLMConfig(encoder=str(whisper_file), llm=str(llm_dir), stack=2, adaptor_hidden=24)
+    return LSLM.build(config, dtype="float32").save_pretrained(tmp_path / "ckpt")
+
+
+@pytest.fixture(scope="session")
+def save_tiny_parts(tiny_tokenizer):
+    """save(folder, whisper_name, llm_name) -> (whisper .pt, HF LLM directory): tiny random parts on disk,
+    as a user would have them (the same weights every call)."""
     from dataclasses import asdict
+    from pathlib import Path
 
     from whisper.model import ModelDimensions, Whisper
 
-    from lslm_eval.model import LSLM, LSLMConfig
+    def save(folder, whisper_name: str = "whisper.pt", llm_name: str = "llm") -> tuple[Path, Path]:
+        folder = Path(folder)
+        torch.manual_seed(0)
+        dims = ModelDimensions(n_mels=80, n_audio_ctx=1500, n_audio_state=16, n_audio_head=2, n_audio_layer=1,
+                               n_vocab=100, n_text_ctx=8, n_text_state=16, n_text_head=2, n_text_layer=1)
+        torch.save({"dims": asdict(dims), "model_state_dict": Whisper(dims).state_dict()}, folder / whisper_name)
+        make_tiny_llm(len(tiny_tokenizer)).save_pretrained(folder / llm_name)
+        tiny_tokenizer.save_pretrained(folder / llm_name)
+        return folder / whisper_name, folder / llm_name
 
-    torch.manual_seed(0)
-    dims = ModelDimensions(n_mels=80, n_audio_ctx=1500, n_audio_state=16, n_audio_head=2, n_audio_layer=1,
-                           n_vocab=100, n_text_ctx=8, n_text_state=16, n_text_head=2, n_text_layer=1)
-    torch.save({"dims": asdict(dims), "model_state_dict": Whisper(dims).state_dict()}, tmp_path / "whisper.pt")
-    llm_factory(len(tiny_tokenizer)).save_pretrained(tmp_path / "llm")
-    tiny_tokenizer.save_pretrained(tmp_path / "llm")
-    config = LSLMConfig(encoder=str(tmp_path / "whisper.pt"), llm=str(tmp_path / "llm"), stack=2, adaptor_hidden=24)
-    return LSLM.build(config, dtype="float32").save_pretrained(tmp_path / "ckpt")
+    return save

@@ -4,7 +4,6 @@ import json
 import os
 import subprocess
 import sys
-from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -27,18 +26,11 @@ def test_the_workflow_installs_cpu_torch_first_and_runs_the_script():
 
 
 @pytest.fixture(scope="module")
-def two_checkpoints(tmp_path_factory, tiny_tokenizer, llm_factory):
-    from whisper.model import ModelDimensions, Whisper
-
+def two_checkpoints(tmp_path_factory, save_tiny_parts):
     from lslm_eval.model import LSLM, LSLMConfig
 
     root = tmp_path_factory.mktemp("ci")
-    torch.manual_seed(0)
-    dims = ModelDimensions(n_mels=80, n_audio_ctx=1500, n_audio_state=16, n_audio_head=2, n_audio_layer=1,
-                           n_vocab=100, n_text_ctx=8, n_text_state=16, n_text_head=2, n_text_layer=1)
-    torch.save({"dims": asdict(dims), "model_state_dict": Whisper(dims).state_dict()}, root / "whisper.pt")
-    llm_factory(len(tiny_tokenizer)).save_pretrained(root / "llm")
-    tiny_tokenizer.save_pretrained(root / "llm")
+    save_tiny_parts(root)
     config = LSLMConfig(encoder=str(root / "whisper.pt"), llm=str(root / "llm"), stack=2, adaptor_hidden=24)
     for step in (1, 2):
         LSLM.build(config, dtype="float32", seed=step).save_pretrained(root / f"checkpoint-{step}")

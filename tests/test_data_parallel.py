@@ -5,7 +5,6 @@ import os
 import socket
 import subprocess
 import sys
-from dataclasses import asdict
 
 import pytest
 import torch
@@ -59,19 +58,10 @@ def process(doc, results):
 
 
 @pytest.fixture()
-def checkpoint(tmp_path, tiny_tokenizer, llm_factory):
-    from whisper.model import ModelDimensions, Whisper
-
+def checkpoint(tmp_path, save_tiny_parts):
     from lslm_eval.model import LSLM, LSLMConfig
 
-    torch.manual_seed(0)
-    dims = ModelDimensions(n_mels=80, n_audio_ctx=1500, n_audio_state=16, n_audio_head=2, n_audio_layer=1,
-                           n_vocab=100, n_text_ctx=8, n_text_state=16, n_text_head=2, n_text_layer=1)
-    whisper_file = tmp_path / "tiny-whisper.pt"
-    torch.save({"dims": asdict(dims), "model_state_dict": Whisper(dims).state_dict()}, whisper_file)
-    llm_dir = tmp_path / "tiny-llm"
-    llm_factory(len(tiny_tokenizer)).save_pretrained(llm_dir)
-    tiny_tokenizer.save_pretrained(llm_dir)
+    whisper_file, llm_dir = save_tiny_parts(tmp_path, "tiny-whisper.pt", "tiny-llm")
     model = LSLM.build(LSLMConfig(encoder=str(whisper_file), llm=str(llm_dir), stack=2, adaptor_hidden=24), dtype="float32", seed=3)
     return model.save_pretrained(tmp_path / "ckpt")
 

@@ -1,4 +1,3 @@
-from dataclasses import asdict
 
 import numpy as np
 import pytest
@@ -54,18 +53,9 @@ def test_stop_strings_cut_the_output(tiny_lslm):
 
 
 @pytest.fixture()
-def saved_parts(tmp_path, tiny_tokenizer, llm_factory):
+def saved_parts(tmp_path, save_tiny_parts):
     """A tiny openai-whisper checkpoint file and a tiny HF LLM directory, as a user would have them."""
-    from whisper.model import ModelDimensions, Whisper
-
-    torch.manual_seed(0)
-    dims = ModelDimensions(n_mels=80, n_audio_ctx=1500, n_audio_state=16, n_audio_head=2, n_audio_layer=1,
-                           n_vocab=100, n_text_ctx=8, n_text_state=16, n_text_head=2, n_text_layer=1)
-    whisper_file = tmp_path / "tiny-whisper.pt"
-    torch.save({"dims": asdict(dims), "model_state_dict": Whisper(dims).state_dict()}, whisper_file)
-    llm_dir = tmp_path / "tiny-llm"
-    llm_factory(len(tiny_tokenizer)).save_pretrained(llm_dir)
-    tiny_tokenizer.save_pretrained(llm_dir)
+    whisper_file, llm_dir = save_tiny_parts(tmp_path, "tiny-whisper.pt", "tiny-llm")
     return str(whisper_file), str(llm_dir)
 
 

@@ -1,7 +1,6 @@
 """`lslm-eval score RUN_DIR`: every checkpoint through lm-eval with probing, resumable, read by leaderboard."""
 
 import json
-from dataclasses import asdict
 
 import pytest
 import torch
@@ -13,19 +12,12 @@ SAMPLE = '{"voicebench_source": "sample"}'
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory, tiny_tokenizer, llm_factory):
+def tiny_run(tmp_path_factory, save_tiny_parts):
     """A training run folder with two checkpoints of a tiny Whisper + tiny LLM (different adaptors)."""
-    from whisper.model import ModelDimensions, Whisper
-
     from lslm_eval.model import LSLM, LSLMConfig
 
     root = tmp_path_factory.mktemp("run")
-    torch.manual_seed(0)
-    dims = ModelDimensions(n_mels=80, n_audio_ctx=1500, n_audio_state=16, n_audio_head=2, n_audio_layer=1,
-                           n_vocab=100, n_text_ctx=8, n_text_state=16, n_text_head=2, n_text_layer=1)
-    torch.save({"dims": asdict(dims), "model_state_dict": Whisper(dims).state_dict()}, root / "whisper.pt")
-    llm_factory(len(tiny_tokenizer)).save_pretrained(root / "llm")
-    tiny_tokenizer.save_pretrained(root / "llm")
+    save_tiny_parts(root)
     config = LSLMConfig(encoder=str(root / "whisper.pt"), llm=str(root / "llm"), stack=2, adaptor_hidden=24)
     for step in (1, 2):
         LSLM.build(config, dtype="float32", seed=step).save_pretrained(root / "run" / f"checkpoint-{step}")

@@ -4,7 +4,6 @@ import os
 import socket
 import subprocess
 import sys
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -38,17 +37,10 @@ def fresh_accelerator_state():
 
 
 @pytest.fixture(scope="module")
-def parts(tmp_path_factory, tiny_tokenizer, llm_factory):
+def parts(tmp_path_factory, save_tiny_parts):
     """A tiny openai-whisper checkpoint, a tiny HF LLM directory, and a manifest of 8 noise clips."""
-    from whisper.model import ModelDimensions, Whisper
-
     root = tmp_path_factory.mktemp("parts")
-    torch.manual_seed(0)
-    dims = ModelDimensions(n_mels=80, n_audio_ctx=1500, n_audio_state=16, n_audio_head=2, n_audio_layer=1,
-                           n_vocab=100, n_text_ctx=8, n_text_state=16, n_text_head=2, n_text_layer=1)
-    torch.save({"dims": asdict(dims), "model_state_dict": Whisper(dims).state_dict()}, root / "whisper.pt")
-    llm_factory(len(tiny_tokenizer)).save_pretrained(root / "llm")
-    tiny_tokenizer.save_pretrained(root / "llm")
+    save_tiny_parts(root)
     rng = np.random.default_rng(0)
     (root / "data" / "audio").mkdir(parents=True)
     rows = []
