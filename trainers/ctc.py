@@ -184,9 +184,10 @@ def ctc_loss(adaptor: nn.Module, head: CTCHead, frames: list[Tensor], targets: l
 
 
 # -------------------------------------------------------------------- the run
-def latest_checkpoint(out: Path) -> Path | None:
+def latest_checkpoint(out: Path, state_file: str = STATE_FILE) -> Path | None:
+    """The newest OUT/checkpoint-<step> that holds its stage's state file (a complete one), or None."""
     found = [(int(p.name[len(CHECKPOINT_PREFIX):]), p) for p in out.glob(f"{CHECKPOINT_PREFIX}*")
-             if p.name[len(CHECKPOINT_PREFIX):].isdigit() and (p / STATE_FILE).is_file()]
+             if p.name[len(CHECKPOINT_PREFIX):].isdigit() and (p / state_file).is_file()]
     return max(found)[1] if found else None
 
 

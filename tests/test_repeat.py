@@ -1,0 +1,112 @@
+"""The transcript stage (trainers/repeat.py) on tiny random parts: targets, loss, cached answers, exact resume."""
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from lslm_eval.prompt import IGNORE_INDEX
+from lslm_eval.trainers.repeat import RepeatConfig, RepeatObjective, first_sentence, teacher_answers, train
+
+TEXTS = ["where is the red house", "the cat sat on a mat", "how many legs has a dog", "green trees grow tall"]
+
+
+def frames_for(n, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    return [torch.randn(10 + 3 * i, 16, generator=generator) for i in range(n)]
+
+
+def decoded_responses(lslm, batch):
+    rows = []
+    for labels in batch.labels:
+        rows.append(lslm.tokenizer.decode([t for t in labels.tolist() if t != IGNORE_INDEX], skip_special_tokens=True))
+    return rows
+
+
+def test_repeat_rows_target_the_transcript_and_answer_rows_the_answer(tiny_lslm):
+    config = RepeatConfig(bf16=False, distill_weight=0.5)
+    objective = RepeatObjective(tiny_lslm, config)
+    frames, answers = frames_for(2), ["It is red.", "A mat."]
+    items = objective.items([f for f in frames], [config.repeat_turn, "<audio>"], TEXTS[:2], [TEXTS[0], answers[1]])
+    batch = tiny_lslm.collate(items, padding_side="right")
+    assert decoded_responses(tiny_lslm, batch) == [TEXTS[0], answers[1]]
+    suffix = tiny_lslm.tokenizer.decode(items[0].suffix_ids)
+    assert "Repeat exactly what was said." in suffix and "Repeat" not in tiny_lslm.tokenizer.decode(items[1].suffix_ids)
+    loss, ce, kl = objective(frames, TEXTS[:2], answers, [True, False])
+    assert kl > 0 and torch.allclose(loss, ce + 0.5 * kl)
+    only_repeat = objective(frames, TEXTS[:2], answers, [True, True])
+    assert only_repeat[2] == 0  # no answer row: no twin pass, no KL
+
+
+def test_the_kl_vanishes_when_the_speech_embeddings_are_the_transcripts_own(tiny_lslm, monkeypatch):
+    """The twin is the same prompt with the transcript's tokens where the speech was: speech embeddings equal to
+    those tokens' embeddings give the teacher's distribution exactly, so the KL is zero; other embeddings do not."""
+    config = RepeatConfig(bf16=False, distill_weight=1.0)
+    objective = RepeatObjective(tiny_lslm, config)
+    as_tokens = [tiny_lslm.embed_tokens(torch.tensor(tiny_lslm.tokenizer(t, add_special_tokens=False)["input_ids"])).detach()
+                 for t in TEXTS]
+    monkeypatch.setattr(tiny_lslm, "embed_speech", lambda frames: list(frames))  # the "frames" are embeddings already
+    answers, repeat = ["Red.", "Yes.", "Four.", "Tall."], [True, False, True, False]
+    loss, ce, kl = objective(as_tokens, TEXTS, answers, repeat)
+    assert abs(kl.item()) < 1e-7
+    _, _, kl_noise = objective([e + 0.5 * torch.randn_like(e) for e in as_tokens], TEXTS, answers, repeat)
+    assert kl_noise > 1e-5  # (the tiny random LLM is nearly indifferent to its input: the scale is small)
+
+
+def test_teacher_answers_are_first_sentences_generated_once(tiny_lslm, tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(tiny_lslm, "generate", lambda batch, **kw: calls.append(kw) or ["Yes. And more."] * batch.inputs_embeds.shape[0])
+    answers = teacher_answers(tiny_lslm, TEXTS, tmp_path, max_tokens=8, batch_size=3)
+    assert answers == ["Yes."] * 4 and len(calls) == 2 and calls[0]["max_new_tokens"] == 8
+    assert teacher_answers(tiny_lslm, TEXTS, tmp_path, max_tokens=8) == answers and len(calls) == 2  # from the cache
+    teacher_answers(tiny_lslm, TEXTS, tmp_path, max_tokens=9)  # other settings: generated again
+    assert len(calls) == 3
+    assert first_sentence("Paris is the capital. It is big.") == "Paris is the capital." and first_sentence("no end") == "no end"
+
+
+def test_config_names_bad_options():
+    with pytest.raises(ValueError, match="unknown repeat-stage options"):
+        RepeatConfig.from_dict({"max_step": 3})
+    with pytest.raises(ValueError, match="answer_fraction"):
+        RepeatConfig(answer_fraction=1.5)
+    with pytest.raises(ValueError, match="repeat_turn"):
+        RepeatConfig(repeat_turn="Say it again.")
+
+
+@pytest.fixture()
+def stage_inputs(tmp_path, tiny_tokenizer, save_tiny_parts):
+    """A stage-1 checkpoint of tiny parts and a frame cache holding the texts the stage will ask for."""
+    from lslm_eval.model import LSLM, LSLMConfig
+    from lslm_eval.trainers.ctc import FRAMES_FILE, TEXTS_FILE
+    from lslm_eval.trainers.ctc_corpus import ctc_texts
+
+    whisper_file, llm_dir = save_tiny_parts(tmp_path)
+    init = LSLM.build(LSLMConfig(encoder=str(whisper_file), llm=str(llm_dir), stack=2, adaptor_hidden=24), dtype="float32")
+    init = init.save_pretrained(tmp_path / "stage1")
+    texts = ctc_texts(12, tiny_tokenizer, seed=0)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / TEXTS_FILE).write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+    save_file({str(i): f.half() for i, f in enumerate(frames_for(len(texts)))}, str(cache / FRAMES_FILE))
+    return {"init_checkpoint": str(init), "cache_dir": str(cache), "texts": 12, "answer_texts": 5, "answer_tokens": 4,
+            "batch_size": 4, "max_steps": 4, "save_every": 2, "log_every": 1, "warmup_steps": 1, "lr": 1e-2}
+
+
+def test_a_resumed_run_repeats_the_uninterrupted_one(tmp_path, stage_inputs):
+    whole = train(RepeatConfig.from_dict({**stage_inputs, "output_dir": str(tmp_path / "whole")}))
+    assert whole.name == "checkpoint-4"
+    options = {**stage_inputs, "output_dir": str(tmp_path / "split")}
+    train(RepeatConfig.from_dict({**options, "max_steps": 4, "save_every": 2}))  # the same run...
+    import shutil
+
+    shutil.rmtree(tmp_path / "split" / "checkpoint-4")  # ...killed after its step-2 checkpoint
+    with pytest.raises(ValueError, match="--resume"):
+        train(RepeatConfig.from_dict(options))
+    resumed = train(RepeatConfig.from_dict(options), resume=True)
+    a, b = load_file(str(whole / "adaptor.safetensors")), load_file(str(resumed / "adaptor.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    start = load_file(str(tmp_path / "stage1" / "adaptor.safetensors"))
+    assert not all(torch.equal(a[k], start[k]) for k in a)  # it trained
+    log = [json.loads(line) for line in (tmp_path / "split" / "train_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [1, 2, 3, 4] and all(r["kl"] >= 0 for r in log)

@@ -1,0 +1,250 @@
+"""The transcript stage: the LLM itself teaches the adaptor to carry every word said, on cached encoder frames.
+
+Each training clip (the CTC stage's spoken sentences and their cached frames, `trainers.ctc.build_cache`) serves one
+of two tasks, drawn per example (questions: either, by `answer_fraction`; the other sentences: repeat):
+
+    repeat   user turn "<audio>\\nRepeat exactly what was said."  ->  the transcript, then end of turn
+    answer   user turn "<audio>" (the evaluation's form)           ->  the LLM's own greedy answer to the transcript
+
+Both are trained by cross-entropy on the response tokens; the answers also by `distill_weight` times the KL
+divergence from the text twin's distribution at each answer token (the same user turn with the transcript in place
+of the speech, the frozen LLM reading it: ultravox's objective). The repeat task gives every word of the clip a target, so the
+frames must carry content, not only form; the answer task keeps the evaluation's form answering, not repeating.
+The LLM is frozen: only the adaptor trains, so the text twin is the same model at every checkpoint.
+
+The answers are generated once (batched greedy decoding from the text prompt, cut at the first sentence) and
+cached beside the frames (`answers.jsonl`, keyed by the system prompt and token limit).
+
+    python -m lslm_eval.trainers.repeat RECIPE.yaml [--key value ...] [--resume]
+
+Checkpoints OUT/checkpoint-<step>/ are lslm-eval checkpoints plus repeat_state.pt (optimizer, scheduler, step) for
+--resume. The data order and the task of each example are functions of (seed, step), so a resumed run repeats the
+uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import re
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from lslm_eval.prompt import AUDIO_PLACEHOLDER
+from lslm_eval.trainers.ctc import VOICES, build_cache, latest_checkpoint, length_buckets
+from lslm_eval.trainers.objective import response_logits
+
+log = logging.getLogger(__name__)
+
+ANSWERS_FILE = "answers.jsonl"  # {"system_prompt", "max_tokens"} header line, then {"text", "answer"} per clip
+STATE_FILE = "repeat_state.pt"
+LOG_FILE = "train_log.jsonl"
+CHECKPOINT_PREFIX = "checkpoint-"
+REPEAT_TURN = AUDIO_PLACEHOLDER + "\nRepeat exactly what was said."
+SENTENCE_ENDS = (". ", "! ", "? ", "\n")  # the teacher's answer is its first sentence
+
+
+@dataclass
+class RepeatConfig:
+    init_checkpoint: str = "runs/offline-ctc/checkpoint-800"  # the CTC stage's adaptor (trainers/recipes/offline_ctc.yaml)
+    output_dir: str = "runs/offline-repeat"
+    cache_dir: str = "ctc-data"  # the CTC stage's cache: the same texts, voices and frames
+    texts: int = 8000
+    seed: int = 0
+    voices: list = field(default_factory=lambda: [list(v) for v in VOICES])
+    repeat_turn: str = REPEAT_TURN
+    answer_texts: int = 3200  # the first N texts (the CTC corpus's questions) may take the answer task; the rest repeat
+    answer_fraction: float = 0.6  # share of those N given the answer task at each draw
+    answer_tokens: int = 32  # the cached answers' token limit before the first-sentence cut
+    distill_weight: float = 1.0
+    lr: float = 1e-3
+    warmup_steps: int = 20
+    max_steps: int = 840
+    batch_size: int = 16
+    max_grad_norm: float = 1.0
+    bf16: bool = True  # autocast the LLM forward and backward (CPU bfloat16); the adaptor's weights stay float32
+    save_every: int = 140
+    log_every: int = 10
+
+    def __post_init__(self):
+        for option in fields(self):
+            value = getattr(self, option.name)
+            if option.type == "float" and isinstance(value, (str, int)) and not isinstance(value, bool):
+                setattr(self, option.name, float(value))
+        if min(self.texts, self.max_steps, self.batch_size, self.save_every, self.log_every, self.answer_tokens) < 1:
+            raise ValueError("texts, max_steps, batch_size, save_every, log_every and answer_tokens must be at least 1")
+        if not 0.0 <= self.answer_fraction <= 1.0:
+            raise ValueError(f"answer_fraction is a share in [0, 1]; got {self.answer_fraction}")
+        if self.repeat_turn.count(AUDIO_PLACEHOLDER) != 1:
+            raise ValueError(f"repeat_turn must hold {AUDIO_PLACEHOLDER} exactly once; got {self.repeat_turn!r}")
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "RepeatConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown repeat-stage options {unknown}; known: {sorted(known)}")
+        return cls(**data)
+
+
+def first_sentence(text: str) -> str:
+    match = re.match(r"(.+?[.!?])(\s|$)", text.strip(), re.S)
+    return (match.group(1) if match else text).strip()
+
+
+def teacher_answers(lslm, texts: list[str], cache_dir: Path, max_tokens: int, batch_size: int = 32) -> list[str]:
+    """The LLM's greedy first-sentence answer to each written text (the evaluation's prompt, the checkpoint's system
+    prompt), generated once and cached in cache_dir/answers.jsonl. Decoding stops at the end of the first sentence."""
+    file = cache_dir / ANSWERS_FILE
+    header = {"system_prompt": lslm.config.system_prompt, "max_tokens": max_tokens}
+    if file.is_file():
+        lines = file.read_text().splitlines()
+        rows = [json.loads(line) for line in lines[1:]]
+        if lines and json.loads(lines[0]) == header and [r["text"] for r in rows] == texts:
+            return [r["answer"] for r in rows]
+        log.warning("%s was made for other texts or settings; generating again", file)
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths share a batch
+    by_index = {}
+    for start in tqdm(range(0, len(order), batch_size), desc="teacher answers"):
+        chunk = order[start : start + batch_size]
+        items = lslm.build_items([AUDIO_PLACEHOLDER] * len(chunk), None, [texts[i] for i in chunk])
+        with torch.no_grad():
+            outputs = lslm.generate(lslm.collate(items), max_new_tokens=max_tokens, stop=SENTENCE_ENDS)
+        by_index.update({i: first_sentence(o) or "." for i, o in zip(chunk, outputs)})
+    answers = [by_index[i] for i in range(len(texts))]
+    file.write_text(json.dumps(header) + "\n" + "".join(json.dumps({"text": t, "answer": a}) + "\n" for t, a in zip(texts, answers)))
+    return answers
+
+
+class RepeatObjective:
+    """The loss of one batch: (loss, cross_entropy, kl), cross-entropy over the response tokens of both tasks, the KL
+    over the answer rows' (the repeat rows' twin only copies its input, so its distribution adds nothing to the
+    target)."""
+
+    def __init__(self, lslm, config: RepeatConfig):
+        self.lslm, self.config = lslm, config
+        self.eos = lslm.tokenizer.eos_token_id
+
+    def items(self, speech, turns, texts, responses):
+        items = self.lslm.build_items(turns, speech, texts)
+        for item, response in zip(items, responses):
+            item.response_ids = self.lslm.tokenizer(response, add_special_tokens=False)["input_ids"] + [self.eos]
+        return items
+
+    def __call__(self, frames, texts, answers, repeat: list[bool]):
+        lslm, config = self.lslm, self.config
+        turns = [config.repeat_turn if r else AUDIO_PLACEHOLDER for r in repeat]
+        responses = [t if r else a for t, a, r in zip(texts, answers, repeat)]
+        answer_rows = [i for i, r in enumerate(repeat) if not r]
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
+            batch = lslm.collate(self.items([f.float() for f in frames], turns, texts, responses), padding_side="right")
+            out = lslm(batch)
+            if not config.distill_weight or not answer_rows:
+                return out.loss, out.loss.detach(), torch.zeros(())
+            with torch.no_grad():
+                pick = lambda xs: [xs[i] for i in answer_rows]  # noqa: E731
+                twin = lslm.collate(self.items([None] * len(answer_rows), pick(turns), pick(texts), pick(responses)), padding_side="right")
+                teacher = response_logits(lslm(twin).logits, twin.labels).float()
+        student = response_logits(out.logits[answer_rows], batch.labels[answer_rows]).float()
+        kl = F.kl_div(F.log_softmax(student, -1), F.log_softmax(teacher, -1), log_target=True, reduction="batchmean")
+        return out.loss + config.distill_weight * kl, out.loss.detach(), kl.detach()
+
+
+def train(config: RepeatConfig, resume: bool = False) -> Path:
+    """Run the stage to max_steps; returns the last checkpoint."""
+    from lslm_eval.model import ADAPTOR_FILE, LSLM, load_adaptor_state
+
+    out = Path(config.output_dir)
+    previous = latest_checkpoint(out, STATE_FILE)
+    if previous is not None and not resume:
+        raise ValueError(f"{out} already holds {previous.name}; pass --resume to continue it or choose another output_dir")
+    lslm = LSLM.from_pretrained(config.init_checkpoint, dtype="float32")
+    lslm.requires_grad_(False)
+    lslm.llm.eval()
+    texts, frames = build_cache(config, lslm)
+    n_answer = min(config.answer_texts, len(texts))
+    answers = teacher_answers(lslm, texts[:n_answer], Path(config.cache_dir), config.answer_tokens) + [None] * (len(texts) - n_answer)
+    adaptor = lslm.adaptor.float()
+    adaptor.requires_grad_(True)
+    params = list(adaptor.parameters())
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=0.0)
+    schedule = lambda step: min(1.0, (step + 1) / config.warmup_steps) * 0.5 * (1 + math.cos(math.pi * min(1.0, step / config.max_steps)))  # noqa: E731
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    step = 0
+    if resume and previous is not None:
+        adaptor.load_state_dict(load_adaptor_state(previous / ADAPTOR_FILE, adaptor))
+        state = torch.load(previous / STATE_FILE, weights_only=True)
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        step = state["step"]
+        log_file = out / LOG_FILE
+        if log_file.is_file():
+            kept = [line for line in log_file.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
+            log_file.write_text("".join(line + "\n" for line in kept))
+    out.mkdir(parents=True, exist_ok=True)
+    objective = RepeatObjective(lslm, config)
+    lengths = [f.shape[0] for f in frames]
+    per_epoch = len(length_buckets(lengths, config.batch_size, config.seed, 0))
+    bar = tqdm(total=config.max_steps, initial=step, desc="repeat")
+    started, last, running = time.time(), previous, []
+    while step < config.max_steps:
+        epoch, position = divmod(step, per_epoch)
+        batch = length_buckets(lengths, config.batch_size, config.seed, epoch)[position]
+        draw = np.random.default_rng([config.seed, step]).random(len(batch))
+        repeat = [answers[i] is None or u >= config.answer_fraction for i, u in zip(batch, draw)]
+        loss, ce, kl = objective([frames[i] for i in batch], [texts[i] for i in batch], [answers[i] for i in batch], repeat)
+        optimizer.zero_grad()
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm) if config.max_grad_norm else None
+        optimizer.step()
+        scheduler.step()
+        step += 1
+        running.append((loss.item(), ce.item(), kl.item()))
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss.item():.3f}")
+        if step % config.log_every == 0 or step == config.max_steps:
+            mean = np.mean(running, axis=0)
+            record = {"step": step, "epoch": round(step / per_epoch, 3), "loss": float(mean[0]), "cross_entropy": float(mean[1]),
+                      "kl": float(mean[2]), "lr": scheduler.get_last_lr()[0],
+                      "grad_norm": None if grad_norm is None else float(grad_norm), "elapsed_s": round(time.time() - started, 1)}
+            running = []
+            with open(out / LOG_FILE, "a") as f:
+                f.write(json.dumps(record) + "\n")
+        if step % config.save_every == 0 or step == config.max_steps:
+            lslm.config.extra = {"repeat": asdict(config), "step": step}
+
+            def write_state(directory: Path) -> None:
+                torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "step": step},
+                           directory / STATE_FILE)
+
+            last = lslm.save_pretrained(out / f"{CHECKPOINT_PREFIX}{step}", extra=write_state)
+    bar.close()
+    return last
+
+
+def main(argv=None) -> None:
+    import yaml
+
+    parser = argparse.ArgumentParser(description="transcript stage of the adaptor: repeat what was said + self-distilled answers")
+    parser.add_argument("recipe", help="YAML file of RepeatConfig options")
+    parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in output_dir")
+    args, rest = parser.parse_known_args(argv)
+    options = yaml.safe_load(Path(args.recipe).read_text()) or {}
+    for key, value in zip(rest[::2], rest[1::2]):
+        if not key.startswith("--"):
+            raise SystemExit(f"expected --key value pairs after the recipe, got {key!r}")
+        options[key[2:]] = yaml.safe_load(value)
+    logging.basicConfig(level=logging.INFO)
+    print(train(RepeatConfig.from_dict(options), resume=args.resume))
+
+
+if __name__ == "__main__":
+    main()
