@@ -86,7 +86,12 @@ def test_grid_loads_once_runs_every_setting_and_tabulates_changes(monkeypatch, t
             assert f"intervene={run.setting.edit}" in results["config"]["model_args"]
             summary = compare_runs(original, logged).summary()
             assert (cell["fixed"], cell["broken"]) == (summary["fixed"], summary["broken"])
-            assert f"| {row['setting']} | {cell['score']:.2f} ({cell['delta']:+.2f}) |" in markdown
+            low, high = cell["delta_95"]
+            diffs = [logged.items[k].score - original.items[k].score for k in original.items]
+            assert min(diffs) <= low <= cell["delta"] <= high <= max(diffs)
+            if len(set(diffs)) == 1:  # every item changed alike: the interval is that change
+                assert low == high == diffs[0]
+            assert f"| {row['setting']} | {cell['score']:.2f} ({cell['delta']:+.2f} [{low:+.2f}, {high:+.2f}]) |" in markdown
     assert md_path.read_text() == markdown
 
 

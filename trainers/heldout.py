@@ -17,10 +17,14 @@ from lslm_eval.trainers.instructions import make_instructions
 
 
 def held_out_questions(n: int, train_instructions: int, seed: int = 7) -> list[str]:
-    """`n` template questions outside `lslm-eval data instructions <train_instructions> --seed 0` and
-    outside the shipped VoiceBench sample."""
+    """`n` template questions outside the first `train_instructions` questions of `make_instructions(seed=0)` (as
+    `lslm-eval data instructions` excludes the evaluation sets, and as the CTC corpus `trainers.ctc_corpus` does)
+    and outside the shipped VoiceBench sample."""
+    from lslm_eval.trainers.ctc_corpus import evaluation_texts
+
     excluded = set(evaluation_prompts())
     excluded |= {q.lower() for q in make_instructions(train_instructions, seed=0, exclude=excluded)}
+    excluded |= {q.lower() for q in make_instructions(train_instructions, seed=0, exclude=set(evaluation_texts()))}
     return make_instructions(n, seed=seed, exclude=excluded)
 
 

@@ -98,8 +98,20 @@ def run_grid(lm, settings: Sequence[Intervention | None], tasks: Sequence[str], 
     return runs
 
 
+def change_interval(report, resamples: int = 10_000, confidence: float = 0.95, seed: int = 0) -> list[float]:
+    """Paired percentile bootstrap interval of a setting's change against Original: the mean over matched items of
+    (setting's item score - Original's), items resampled with replacement."""
+    import numpy as np
+
+    from ..report.bootstrap import percentile_interval, resampled_means
+
+    diffs = np.array([row["b"]["score"] - row["a"]["score"] for row in report.rows], dtype=float)
+    return list(percentile_interval(resampled_means(diffs, resamples, np.random.default_rng(seed)), confidence))
+
+
 def grid_table(runs: Sequence[GridRun], tasks: Sequence[str], threshold: float = 0.0) -> dict:
-    """JSON-ready table: per setting and task the score, its change against Original, items fixed / broken."""
+    """JSON-ready table: per setting and task the score, its change against Original with its paired 95% bootstrap
+    interval (`change_interval`), items fixed / broken."""
     original = runs[0]
     rows = []
     for run in runs:
@@ -107,8 +119,10 @@ def grid_table(runs: Sequence[GridRun], tasks: Sequence[str], threshold: float =
         for task in tasks:
             cell = {"score": run.scores[task], "stderr": run.stderr[task], "delta": run.scores[task] - original.scores[task]}
             if run is not original:
-                summary = compare_runs(original.items[task], run.items[task], threshold).summary()
+                report = compare_runs(original.items[task], run.items[task], threshold)
+                summary = report.summary()
                 cell.update({k: summary[k] for k in ("fixed", "broken", "net", "matched")})
+                cell["delta_95"] = change_interval(report)
             cells[task] = cell
         rows.append({"setting": run.name, "slug": run.slug, "folder": str(run.folder),
                      "intervention": run.setting.record() if run.setting else None, "tasks": cells})
@@ -119,9 +133,11 @@ def render_table(table: dict, metrics: dict[str, str], title: str = "Interventio
     """Markdown shaped like paper 1's table 1: settings as rows, each task's main metric as a column."""
     tasks = table["tasks"]
     header = "| Setting | " + " | ".join(f"{task} ({metrics[task]})" for task in tasks) + " |"
-    lines = [f"# {title}", "", header, "|---|" + "---:|" * len(tasks)]
+    lines = [f"# {title}", "", "Each setting's score, its change against Original and the paired 95% bootstrap interval of "
+             "that change.", "", header, "|---|" + "---:|" * len(tasks)]
     for i, row in enumerate(table["rows"]):
-        cells = [f"{c['score']:.2f}" if i == 0 else f"{c['score']:.2f} ({c['delta']:+.2f})"
+        cells = [f"{c['score']:.2f}" if i == 0 else
+                 f"{c['score']:.2f} ({c['delta']:+.2f} [{c['delta_95'][0]:+.2f}, {c['delta_95'][1]:+.2f}])"
                  for c in (row["tasks"][task] for task in tasks)]
         lines.append(f"| {row['setting']} | " + " | ".join(cells) + " |")
     lines += ["", "Items fixed / broken against Original (an item is right when its score is above "
