@@ -33,7 +33,7 @@ step synth lslm-eval data synth "$work/instructions.jsonl" "$work/synth" --self_
   --max_response_tokens 16
 expect "$work/synth/manifest.jsonl"
 rm -rf "$work/run"
-step train lslm-eval train trainers/recipes/offline_default.yaml --data "$work/synth/manifest.jsonl" \
+step train lslm-eval train trainers/recipes/offline_instructions.yaml --data "$work/synth/manifest.jsonl" \
   --init_checkpoint "$default" --output_dir "$work/run" --max_steps 4 --save_every 2 --batch_size 4 --warmup_steps 0
 expect "$work/run/checkpoint-4"
 

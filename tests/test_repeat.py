@@ -110,3 +110,25 @@ def test_a_resumed_run_repeats_the_uninterrupted_one(tmp_path, stage_inputs):
     assert not all(torch.equal(a[k], start[k]) for k in a)  # it trained
     log = [json.loads(line) for line in (tmp_path / "split" / "train_log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log] == [1, 2, 3, 4] and all(r["kl"] >= 0 for r in log)
+
+
+def test_every_shipped_recipe_is_valid_for_its_stage():
+    """The recipes of trainers/recipes parse into their stage's options (a renamed or removed option fails here)."""
+    from pathlib import Path
+
+    import yaml
+
+    import lslm_eval
+    from lslm_eval.trainers.config import TrainConfig
+    from lslm_eval.trainers.ctc import CTCConfig
+
+    stages = {"offline_ctc.yaml": CTCConfig, "offline_repeat.yaml": RepeatConfig, "offline_instructions.yaml": TrainConfig}
+    folder = Path(lslm_eval.__file__).parent / "trainers" / "recipes"
+    assert sorted(p.name for p in folder.glob("*.yaml")) == sorted(stages)
+    for name, stage in stages.items():
+        config = stage.from_dict(yaml.safe_load((folder / name).read_text()))
+        assert config.output_dir.startswith("runs/")
+    chain = RepeatConfig.from_dict(yaml.safe_load((folder / "offline_repeat.yaml").read_text()))
+    ctc = CTCConfig.from_dict(yaml.safe_load((folder / "offline_ctc.yaml").read_text()))
+    assert chain.init_checkpoint == f"{ctc.output_dir}/checkpoint-{ctc.max_steps}" and chain.cache_dir == ctc.cache_dir
+    assert (chain.texts, chain.seed) == (ctc.texts, ctc.seed)  # the stage reads stage 1's cached clips
