@@ -2,13 +2,14 @@
 # The demonstration of docs/offline-default.md: every checkpoint of the transcript stage scored on the held-out
 # spoken set with probing, the leaderboard, the correlation with the probe scalars, the paired gap test between the
 # first and the last checkpoint, and the intervention grid on the last one.
-#   bash scripts/offline_default_demo.sh WORK_DIR [N_ITEMS]
+#   bash scripts/offline_default_demo.sh WORK_DIR [N_ITEMS [GRID_ITEMS]]
 # WORK_DIR is where scripts/build_default_checkpoint.sh trained (its runs/ folder); results go to WORK_DIR/eval.
-# N_ITEMS (default 100): the first N held-out sd-qa questions per checkpoint; the shipped checkpoint is scored on
-# all 328 questions by scripts/quickstart.sh-style runs listed in the docs.
+# N_ITEMS (default 328, all): the first N held-out sd-qa questions per checkpoint; GRID_ITEMS (default 100): the
+# intervention grid's (five settings, each a full generation pass). A run folder that exists is kept (resume).
 set -euo pipefail
-work=$(cd "${1:?usage: offline_default_demo.sh WORK_DIR [N_ITEMS]}" && pwd)
-n=${2:-100}
+work=$(cd "${1:?usage: offline_default_demo.sh WORK_DIR [N_ITEMS [GRID_ITEMS]]}" && pwd)
+n=${2:-328}
+grid_n=${3:-100}
 cd "$work"
 mkdir -p eval
 held='{"voicebench_source": "heldout"}'
@@ -33,9 +34,10 @@ lslm-eval correlate "${runs[@]}" eval/text-twins --probe "${probes[@]}" | tee ev
 first=${names[0]} last=${names[-1]}
 for name in "$first" "$last"; do
   ck=${checkpoints[0]}; for c in "${checkpoints[@]}"; do [ "$(basename "$(dirname "$c")")-${c##*-}" = "$name" ] && ck=$c; done
-  mkdir -p "eval/pair/$name" && ln -sfn "../../$name" "eval/pair/$name/speech" && ln -sfn "../../text-twins/$(basename "$ck")" "eval/pair/$name/text"
+  rm -rf "eval/pair/$name" && mkdir -p "eval/pair/$name"  # copies: the run readers do not follow links
+  cp -r "eval/$name" "eval/pair/$name/speech" && cp -r "eval/text-twins/$(basename "$ck")" "eval/pair/$name/text"
 done
 lslm-eval compare --baseline "eval/pair/$first" --candidate "eval/pair/$last" --gap_test | tee eval/gap_test.txt
 [ -d eval/grid ] || lslm-eval interventions --tasks voicebench_sdqa --model_args "checkpoint=${checkpoints[-1]}" \
-  --batch_size 16 --limit "$n" --metadata "$held" --gen_kwargs max_gen_toks=32 --output_path eval/grid
+  --batch_size 16 --limit "$grid_n" --metadata "$held" --gen_kwargs max_gen_toks=32 --output_path eval/grid
 echo "demonstration in $work/eval"

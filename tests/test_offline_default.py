@@ -80,8 +80,7 @@ def test_the_shipped_adaptor_carries_the_words_of_held_out_questions(default_mod
 
 
 def test_spoken_questions_it_never_heard_get_answers_of_their_kind(default_model):
-    """What the small adaptor carries is the question's form (docs/offline-default.md): held-out spoken
-    questions (both are VoiceBench sample items, kept out of training) are answered in kind."""
+    """Held-out spoken questions (both are VoiceBench sample items, kept out of training) are answered in kind."""
     questions = {"What is the capital of France?": "capital", "What is the opposite of hot?": "opposite"}
     wavs = [synthesize(q) for q in questions]
     replies = default_model.generate(default_model.collate(default_model.build_items([AUDIO_PLACEHOLDER] * 2, wavs)),
