@@ -132,3 +132,13 @@ def test_every_shipped_recipe_is_valid_for_its_stage():
     ctc = CTCConfig.from_dict(yaml.safe_load((folder / "offline_ctc.yaml").read_text()))
     assert chain.init_checkpoint == f"{ctc.output_dir}/checkpoint-{ctc.max_steps}" and chain.cache_dir == ctc.cache_dir
     assert (chain.texts, chain.seed) == (ctc.texts, ctc.seed)  # the stage reads stage 1's cached clips
+
+
+def test_the_stage_command_names_a_bad_option_without_a_traceback(tmp_path, capsys):
+    from lslm_eval.trainers.repeat import main
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("max_steps: 3\n")
+    with pytest.raises(SystemExit):
+        main([str(recipe), "--max_step", "4"])
+    assert "r.yaml: unknown repeat-stage options ['max_step']" in capsys.readouterr().err

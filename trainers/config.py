@@ -127,6 +127,29 @@ def parse_overrides(tokens: Sequence[str]) -> dict[str, str]:
     return values
 
 
+def stage_main(description: str, config_class, train, argv: Sequence[str] | None = None) -> None:
+    """The command line of a cached-frame stage (`python -m lslm_eval.trainers.ctc|repeat RECIPE.yaml [--key value
+    ...] [--resume]`): the recipe's options, then the overrides (read as YAML values), then
+    `train(config, resume=...)`; prints the last checkpoint."""
+    import argparse
+    import logging
+
+    import yaml
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("recipe", help=f"YAML file of {config_class.__name__} options")
+    parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in output_dir")
+    args, rest = parser.parse_known_args(argv)
+    options = yaml.safe_load(Path(args.recipe).read_text()) or {}
+    try:
+        options.update({key: yaml.safe_load(value) for key, value in parse_overrides(rest).items()})
+        config = config_class.from_dict(options)
+    except ValueError as err:  # a bad option names itself, without a traceback
+        parser.error(f"{args.recipe}: {err}")
+    logging.basicConfig(level=logging.INFO)
+    print(train(config, resume=args.resume))
+
+
 def _coerce(kind, text: str):
     """A command-line string as the dataclass field's type."""
     import yaml

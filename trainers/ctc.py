@@ -19,7 +19,6 @@ order is a function of (seed, epoch), so a resumed run repeats the uninterrupted
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import math
@@ -184,6 +183,13 @@ def ctc_loss(adaptor: nn.Module, head: CTCHead, frames: list[Tensor], targets: l
 
 
 # -------------------------------------------------------------------- the run
+def trim_log(log_file: Path, step: int) -> None:
+    """On resume: drop the log records written after the checkpoint being resumed (they will be written again)."""
+    if log_file.is_file():
+        kept = [line for line in log_file.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
+        log_file.write_text("".join(line + "\n" for line in kept))
+
+
 def latest_checkpoint(out: Path, state_file: str = STATE_FILE) -> Path | None:
     """The newest OUT/checkpoint-<step> that holds its stage's state file (a complete one), or None."""
     found = [(int(p.name[len(CHECKPOINT_PREFIX):]), p) for p in out.glob(f"{CHECKPOINT_PREFIX}*")
@@ -226,10 +232,7 @@ def train(config: CTCConfig, resume: bool = False) -> Path:
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         step = state["step"]
-        log_file = out / LOG_FILE
-        if log_file.is_file():
-            kept = [line for line in log_file.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
-            log_file.write_text("".join(line + "\n" for line in kept))
+        trim_log(out / LOG_FILE, step)
     out.mkdir(parents=True, exist_ok=True)
     lengths = [frames[i].shape[0] for i in keep]
     per_epoch = len(length_buckets(lengths, config.batch_size, config.seed, 0))
@@ -270,19 +273,9 @@ def train(config: CTCConfig, resume: bool = False) -> Path:
 
 
 def main(argv=None) -> None:
-    import yaml
+    from lslm_eval.trainers.config import stage_main
 
-    parser = argparse.ArgumentParser(description="CTC alignment stage of the adaptor (no LLM forward pass)")
-    parser.add_argument("recipe", help="YAML file of CTCConfig options")
-    parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in output_dir")
-    args, rest = parser.parse_known_args(argv)
-    options = yaml.safe_load(Path(args.recipe).read_text()) or {}
-    for key, value in zip(rest[::2], rest[1::2]):
-        if not key.startswith("--"):
-            raise SystemExit(f"expected --key value pairs after the recipe, got {key!r}")
-        options[key[2:]] = yaml.safe_load(value)
-    logging.basicConfig(level=logging.INFO)
-    print(train(CTCConfig.from_dict(options), resume=args.resume))
+    stage_main("CTC alignment stage of the adaptor (no LLM forward pass)", CTCConfig, train, argv)
 
 
 if __name__ == "__main__":

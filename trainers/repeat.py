@@ -24,7 +24,6 @@ uninterrupted one.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import math
@@ -39,7 +38,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from lslm_eval.prompt import AUDIO_PLACEHOLDER
-from lslm_eval.trainers.ctc import VOICES, build_cache, latest_checkpoint, length_buckets
+from lslm_eval.trainers.ctc import VOICES, build_cache, latest_checkpoint, length_buckets, trim_log
 from lslm_eval.trainers.objective import response_logits
 
 log = logging.getLogger(__name__)
@@ -185,10 +184,7 @@ def train(config: RepeatConfig, resume: bool = False) -> Path:
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         step = state["step"]
-        log_file = out / LOG_FILE
-        if log_file.is_file():
-            kept = [line for line in log_file.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
-            log_file.write_text("".join(line + "\n" for line in kept))
+        trim_log(out / LOG_FILE, step)
     out.mkdir(parents=True, exist_ok=True)
     objective = RepeatObjective(lslm, config)
     lengths = [f.shape[0] for f in frames]
@@ -231,19 +227,9 @@ def train(config: RepeatConfig, resume: bool = False) -> Path:
 
 
 def main(argv=None) -> None:
-    import yaml
+    from lslm_eval.trainers.config import stage_main
 
-    parser = argparse.ArgumentParser(description="transcript stage of the adaptor: repeat what was said + self-distilled answers")
-    parser.add_argument("recipe", help="YAML file of RepeatConfig options")
-    parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in output_dir")
-    args, rest = parser.parse_known_args(argv)
-    options = yaml.safe_load(Path(args.recipe).read_text()) or {}
-    for key, value in zip(rest[::2], rest[1::2]):
-        if not key.startswith("--"):
-            raise SystemExit(f"expected --key value pairs after the recipe, got {key!r}")
-        options[key[2:]] = yaml.safe_load(value)
-    logging.basicConfig(level=logging.INFO)
-    print(train(RepeatConfig.from_dict(options), resume=args.resume))
+    stage_main("transcript stage of the adaptor: repeat what was said + self-distilled answers", RepeatConfig, train, argv)
 
 
 if __name__ == "__main__":
