@@ -16,39 +16,36 @@ def default_model():
     return LSLM.from_pretrained(DEFAULT_CHECKPOINT, dtype="float32")
 
 
-def test_the_shipped_adaptor_hears_questions_far_better_than_a_random_one(default_model):
+def with_random_adaptor(model, measure):
+    """measure() with the shipped adaptor swapped for a freshly initialised one (seed 0), then put back."""
     from lslm_eval.adaptor import Adaptor
 
+    cfg = model.config
+    torch.manual_seed(0)
+    model.adaptor, shipped = Adaptor(cfg.encoder_dim, cfg.llm_dim, cfg.stack, cfg.adaptor_hidden, cfg.activation), model.adaptor
+    try:
+        return measure()
+    finally:
+        model.adaptor = shipped
+
+
+def test_the_shipped_adaptor_hears_questions_far_better_than_a_random_one(default_model):
     questions = held_out_questions(8, TRAINING_INSTRUCTIONS)
     text_items = default_model.build_items(questions)
     answers = [a.strip() for a in default_model.generate(default_model.collate(text_items), max_new_tokens=24)]
     wavs = [synthesize(q) for q in questions]
     trained = spoken_answer_nll(default_model, wavs, answers)
-    cfg = default_model.config
-    torch.manual_seed(0)
-    default_model.adaptor, shipped = Adaptor(cfg.encoder_dim, cfg.llm_dim, cfg.stack, cfg.adaptor_hidden, cfg.activation), default_model.adaptor
-    try:
-        random = spoken_answer_nll(default_model, wavs, answers)
-    finally:
-        default_model.adaptor = shipped
+    random = with_random_adaptor(default_model, lambda: spoken_answer_nll(default_model, wavs, answers))
     assert trained < 0.6 * random, (trained, random)
 
 
 def test_the_shipped_adaptor_beats_a_random_one_on_the_shipped_held_out_set(default_model):
     """The first 12 sd-qa questions of `voicebench_source: heldout` (never in training data: tests/test_heldout_data.py),
     as stored (four voices and rates): NLL of the backbone's own text-mode answers given the spoken question."""
-    from lslm_eval.adaptor import Adaptor
-
     wavs, questions, _ = heldout_spoken_questions(12)
     answers = [a.strip() for a in default_model.generate(default_model.collate(default_model.build_items(questions)), max_new_tokens=24)]
     trained = spoken_answer_nll(default_model, wavs, answers)
-    cfg = default_model.config
-    torch.manual_seed(0)
-    default_model.adaptor, shipped = Adaptor(cfg.encoder_dim, cfg.llm_dim, cfg.stack, cfg.adaptor_hidden, cfg.activation), default_model.adaptor
-    try:
-        random = spoken_answer_nll(default_model, wavs, answers)
-    finally:
-        default_model.adaptor = shipped
+    random = with_random_adaptor(default_model, lambda: spoken_answer_nll(default_model, wavs, answers))
     assert trained < 0.85 * random, (trained, random)  # measured 1.50 against 2.18 (docs/offline-default.md)
 
 
@@ -56,7 +53,6 @@ def test_the_shipped_adaptor_carries_the_words_of_held_out_questions(default_mod
     """Content, not only form: asked to repeat the first 16 held-out spoken questions (four voices and rates, never
     trained on), the shipped adaptor returns about half of their words, over twice as many as a random adaptor's
     replies share with them (common words only)."""
-    from lslm_eval.adaptor import Adaptor
     from lslm_eval.trainers.ctc_corpus import normalize
     from lslm_eval.trainers.repeat import REPEAT_TURN
 
@@ -69,13 +65,7 @@ def test_the_shipped_adaptor_carries_the_words_of_held_out_questions(default_mod
         return sum(len(w & set(normalize(r).split())) for w, r in zip(said, replies)) / sum(len(w) for w in said)
 
     trained = recall()
-    cfg = default_model.config
-    torch.manual_seed(0)
-    default_model.adaptor, shipped = Adaptor(cfg.encoder_dim, cfg.llm_dim, cfg.stack, cfg.adaptor_hidden, cfg.activation), default_model.adaptor
-    try:
-        random = recall()
-    finally:
-        default_model.adaptor = shipped
+    random = with_random_adaptor(default_model, recall)
     assert trained > 0.45 and trained > 1.8 * random, (trained, random)  # measured 0.53 against 0.21 (docs/offline-default.md)
 
 
