@@ -48,7 +48,7 @@ def word_errors(reference: str, hypothesis: str, normalize: Callable[[str], str]
 def load_asr(name: str):
     import torch
 
-    from lslm_eval.offline import load_whisper
+    from lslm_eval.whisper_loader import load_whisper
 
     return load_whisper(name, device="cuda" if torch.cuda.is_available() else "cpu")
 

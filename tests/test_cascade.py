@@ -49,3 +49,14 @@ def test_word_errors_normalise_like_the_wer_filter():
     assert cascade.word_errors("How many legs does a spider have?", "how many legs does spider have", normalize) == (1, 7)
     assert cascade.word_errors("It has five legs.", "it has 5 legs", normalize) == (0, 4)
     assert cascade.word_errors("", "noise", normalize) == (1, 0)
+
+
+def test_the_default_asr_loads_and_transcribes_a_shipped_clip():
+    from lslm_eval.audio import load_audio
+    from lslm_eval.trainers.synth import english_normalizer
+
+    doc = voicebench_dataset("sd-qa", "usa", voicebench_source="sample")["usa"][0]
+    model = cascade.load_asr(cascade.DEFAULT_ASR)
+    (hypothesis,) = cascade.transcribe([load_audio(doc["audio"])], model)
+    errors, words = cascade.word_errors(doc["prompt"], hypothesis, english_normalizer())
+    assert words and errors / words < 0.5, (hypothesis, doc["prompt"])
