@@ -25,6 +25,11 @@ class Adaptor(nn.Module):
         self.act = ACTIVATIONS[activation]()
         self.proj_out = nn.Linear(hidden_dim, llm_dim)
 
+    @classmethod
+    def from_config(cls, config) -> "Adaptor":
+        """The adaptor an LSLMConfig (or any config with these fields) describes."""
+        return cls(config.encoder_dim, config.llm_dim, config.stack, config.adaptor_hidden, config.activation)
+
     @staticmethod
     def n_tokens(n_frames: int, stack: int) -> int:
         return math.ceil(n_frames / stack)

@@ -148,7 +148,7 @@ class LSLM(nn.Module):
         llm, tokenizer = load_llm(config, torch_dtype, device)
         config.encoder_dim, config.llm_dim = encoder.dim, llm.get_input_embeddings().embedding_dim
         torch.manual_seed(seed)
-        adaptor = Adaptor(config.encoder_dim, config.llm_dim, config.stack, config.adaptor_hidden, config.activation)
+        adaptor = Adaptor.from_config(config)
         return cls(config, encoder, adaptor.to(device=device, dtype=torch_dtype), llm, tokenizer)
 
     @classmethod
@@ -156,7 +156,7 @@ class LSLM(nn.Module):
         """Assemble from already-built parts (tests use tiny random ones)."""
         config.encoder_dim, config.llm_dim = encoder.dim, llm.get_input_embeddings().embedding_dim
         torch.manual_seed(seed)
-        adaptor = Adaptor(config.encoder_dim, config.llm_dim, config.stack, config.adaptor_hidden, config.activation)
+        adaptor = Adaptor.from_config(config)
         param = next(llm.parameters())
         return cls(config, encoder, adaptor.to(device=param.device, dtype=param.dtype), llm, tokenizer)
 

@@ -37,7 +37,7 @@ def main() -> None:
     trained = model.adaptor
     cfg = model.config
     torch.manual_seed(0)
-    model.adaptor = Adaptor(cfg.encoder_dim, cfg.llm_dim, cfg.stack, cfg.adaptor_hidden, cfg.activation)
+    model.adaptor = Adaptor.from_config(cfg)
     print(f"| checkpoint | held-out NLL ({args.n} questions) |\n|---|---|")
     print(f"| random adaptor | {spoken_answer_nll(model, wavs, answers):.3f} |")
     model.adaptor = trained  # the checkpoints share the encoder and LLM: only their adaptors are swapped in

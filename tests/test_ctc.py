@@ -1,5 +1,6 @@
 """The CTC alignment stage (trainers/ctc.py) on tiny random parts: head, loss, batching."""
 
+import pytest
 import torch
 
 from lslm_eval.adaptor import Adaptor
@@ -67,3 +68,30 @@ def test_sampled_negatives_keep_the_batch_tokens_and_match_the_full_softmax_when
     every = ctc_loss(adaptor, head, frames, targets, bf16=False, negatives=100, generator=torch.Generator().manual_seed(1))
     few = ctc_loss(adaptor, head, frames, targets, bf16=False, negatives=3, generator=torch.Generator().manual_seed(1))
     assert torch.allclose(full, every, atol=1e-5) and few < full  # fewer competitors, a smaller loss
+
+
+def test_the_cache_speaks_each_clip_once_and_more_voices_encode_only_the_new_clips(tiny_lslm, tmp_path, monkeypatch):
+    import numpy as np
+
+    from lslm_eval.trainers.ctc import CTCConfig, build_cache
+
+    spoken = []
+
+    def fake_synthesize(text, voice, rate):
+        spoken.append((text, voice, rate))
+        return np.random.default_rng(len(spoken)).standard_normal(8000).astype(np.float32) * 0.1
+
+    monkeypatch.setattr("lslm_eval.tts.synthesize", fake_synthesize)
+    voices = [["a", 100], ["b", 120], ["c", 140]]
+    one = CTCConfig(cache_dir=str(tmp_path), texts=6, voices=voices)
+    texts, frames = build_cache(one, tiny_lslm)
+    assert len(texts) == len(spoken) == 6 and [v for _, v, _ in spoken] == ["a", "b", "c"] * 2
+    two = CTCConfig(cache_dir=str(tmp_path), texts=6, voices=voices, voices_per_text=2)
+    texts2, frames2 = build_cache(two, tiny_lslm)
+    assert len(spoken) == 12 and texts2 == texts + texts  # only the six new clips were spoken
+    assert [v for _, v, _ in spoken[6:]] == ["b", "c", "a"] * 2  # text i's second voice is voice i + 1
+    assert all(torch.equal(a, b) for a, b in zip(frames2[:6], frames))
+    again = build_cache(two, tiny_lslm)[1]
+    assert len(spoken) == 12 and all(torch.equal(a, b) for a, b in zip(again, frames2))
+    with pytest.raises(ValueError, match="voices_per_text"):
+        CTCConfig(voices=voices, voices_per_text=4)

@@ -22,7 +22,7 @@ def with_random_adaptor(model, measure):
 
     cfg = model.config
     torch.manual_seed(0)
-    model.adaptor, shipped = Adaptor(cfg.encoder_dim, cfg.llm_dim, cfg.stack, cfg.adaptor_hidden, cfg.activation), model.adaptor
+    model.adaptor, shipped = Adaptor.from_config(cfg), model.adaptor
     try:
         return measure()
     finally:

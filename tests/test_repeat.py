@@ -87,7 +87,9 @@ def stage_inputs(tmp_path, tiny_tokenizer, save_tiny_parts):
     texts = ctc_texts(12, tiny_tokenizer, seed=0)
     cache = tmp_path / "cache"
     cache.mkdir()
-    (cache / TEXTS_FILE).write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+    voices = RepeatConfig().voices
+    rows = [{"text": t, "voice": voices[i % len(voices)][0], "rate": voices[i % len(voices)][1]} for i, t in enumerate(texts)]
+    (cache / TEXTS_FILE).write_text("".join(json.dumps(r) + "\n" for r in rows))
     save_file({str(i): f.half() for i, f in enumerate(frames_for(len(texts)))}, str(cache / FRAMES_FILE))
     return {"init_checkpoint": str(init), "cache_dir": str(cache), "texts": 12, "answer_texts": 5, "answer_tokens": 4,
             "batch_size": 4, "max_steps": 4, "save_every": 2, "log_every": 1, "warmup_steps": 1, "lr": 1e-2}

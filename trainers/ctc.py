@@ -49,6 +49,7 @@ class CTCConfig:
     texts: int = 8000
     seed: int = 0
     voices: list = field(default_factory=lambda: [list(v) for v in VOICES])  # [espeak-ng voice, words per minute]
+    voices_per_text: int = 1  # each text spoken in this many voices of the rotation (clips = texts x voices_per_text)
     # model (as the instruction stage's TrainConfig)
     encoder: str = "tiny.en-offline"
     llm: str = "offline:SmolLM2-135M-Instruct"
@@ -63,8 +64,9 @@ class CTCConfig:
     max_steps: int = 1500
     batch_size: int = 32
     negatives: int = 1024  # sampled softmax: tokens drawn per batch besides its own (0: every token of the corpus)
+    dropout: float = 0.0  # of the cached encoder frames' values, while training (they are few: it curbs overfitting)
     max_grad_norm: float = 1.0
-    bf16: bool = True  # autocast the adaptor and the distance logits (CPU bfloat16)
+    bf16: bool = False  # autocast the adaptor and the distance logits (CPU bfloat16); diverged past ~3 epochs
     save_every: int = 500
     log_every: int = 20
 
@@ -77,6 +79,8 @@ class CTCConfig:
             raise ValueError("texts, max_steps, batch_size, save_every and log_every must be at least 1")
         if not self.voices or any(len(v) != 2 for v in self.voices):
             raise ValueError(f"voices is a list of [espeak-ng voice, words per minute]; got {self.voices!r}")
+        if not 1 <= self.voices_per_text <= len(self.voices):
+            raise ValueError(f"voices_per_text must be between 1 and the {len(self.voices)} voices; got {self.voices_per_text}")
 
     @classmethod
     def from_dict(cls, data: dict) -> "CTCConfig":
@@ -88,8 +92,16 @@ class CTCConfig:
 
 
 # -------------------------------------------------------------------- data
-def build_cache(config: CTCConfig, lslm) -> tuple[list[str], list[Tensor]]:
-    """Speak and encode the training texts once: cache_dir/{texts.jsonl, frames.safetensors}; -> (texts, frames)."""
+def spoken_clips(n_texts: int, voices: list, voices_per_text: int) -> list[tuple[int, str, int]]:
+    """(text index, voice, rate) of every clip: each text in `voices_per_text` voices of the rotation, text i's r-th
+    in voice i + r. Clip c speaks text c % n_texts; the first n_texts clips are the one-voice corpus."""
+    return [(i, *voices[(i + r) % len(voices)]) for r in range(voices_per_text) for i in range(n_texts)]
+
+
+def build_cache(config, lslm) -> tuple[list[str], list[Tensor]]:
+    """Speak and encode the training clips once: cache_dir/{texts.jsonl, frames.safetensors}; -> (text of each clip,
+    frames of each clip). A clip already in the cache (same text, voice, rate) is reused, so adding voices encodes
+    only the new ones."""
     from safetensors.torch import load_file, save_file
 
     from lslm_eval.trainers.ctc_corpus import ctc_texts
@@ -98,23 +110,28 @@ def build_cache(config: CTCConfig, lslm) -> tuple[list[str], list[Tensor]]:
     cache = Path(config.cache_dir)
     texts_file, frames_file = cache / TEXTS_FILE, cache / FRAMES_FILE
     texts = ctc_texts(config.texts, lslm.tokenizer, seed=config.seed)
+    rows = [{"text": texts[i], "voice": voice, "rate": rate} for i, voice, rate in spoken_clips(len(texts), config.voices, config.voices_per_text)]
+    key = lambda row: (row["text"], row["voice"], int(row["rate"]))  # noqa: E731
+    stored: dict = {}
     if texts_file.is_file() and frames_file.is_file():
-        cached = [json.loads(line)["text"] for line in texts_file.read_text().splitlines()]
-        if cached == texts:
-            stored = load_file(str(frames_file))
-            return texts, [stored[str(i)] for i in range(len(texts))]
-        log.warning("%s holds other texts; rebuilding the cache", cache)
+        cached_rows = [json.loads(line) for line in texts_file.read_text().splitlines()]
+        tensors = load_file(str(frames_file))
+        stored = {key(row): tensors[str(j)] for j, row in enumerate(cached_rows)}
+        if [key(r) for r in cached_rows] == [key(r) for r in rows]:
+            return [r["text"] for r in rows], [tensors[str(j)] for j in range(len(rows))]
+    missing = [j for j, row in enumerate(rows) if key(row) not in stored]
+    if stored:
+        log.info("%s: %d of %d clips cached, speaking and encoding %d", cache, len(rows) - len(missing), len(rows), len(missing))
     cache.mkdir(parents=True, exist_ok=True)
-    frames, rows = [], []
-    for i, text in enumerate(tqdm(texts, desc="speak + encode")):
-        voice, rate = config.voices[i % len(config.voices)]
+    for j in tqdm(missing, desc="speak + encode"):
+        row = rows[j]
         with torch.no_grad():
-            frames.append(lslm.encoder(synthesize(text, voice=voice, rate=int(rate))).to(torch.float16).cpu())
-        rows.append({"text": text, "voice": voice, "rate": rate})
-    save_file({str(i): f.contiguous() for i, f in enumerate(frames)}, str(frames_file) + ".partial")
+            stored[key(row)] = lslm.encoder(synthesize(row["text"], voice=row["voice"], rate=int(row["rate"]))).to(torch.float16).cpu()
+    frames = [stored[key(row)] for row in rows]
+    save_file({str(j): f.contiguous() for j, f in enumerate(frames)}, str(frames_file) + ".partial")
     Path(str(frames_file) + ".partial").replace(frames_file)
     texts_file.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return texts, frames
+    return [r["text"] for r in rows], frames
 
 
 def length_buckets(lengths: list[int], batch_size: int, seed: int, epoch: int) -> list[list[int]]:
@@ -155,11 +172,12 @@ class CTCHead(nn.Module):
 
 
 def ctc_loss(adaptor: nn.Module, head: CTCHead, frames: list[Tensor], targets: list[list[int]], bf16: bool,
-             negatives: int = 0, generator: torch.Generator | None = None) -> Tensor:
+             negatives: int = 0, generator: torch.Generator | None = None, dropout: float = 0.0) -> Tensor:
     """Mean CTC loss per target token of one batch. frames: (T_i, d_enc) each; targets: LLM token ids each.
 
     negatives > 0: the softmax runs over the batch's own tokens plus that many other tokens drawn at random
-    (sampled softmax: the same gradient in expectation up to the normaliser's estimate, a fraction of the cost)."""
+    (sampled softmax: the same gradient in expectation up to the normaliser's estimate, a fraction of the cost).
+    dropout > 0: each encoder-frame value is zeroed with that probability (the rest scaled up), drawn from `generator`."""
     lengths = [f.shape[0] for f in frames]
     index = head.index
     classes = None
@@ -173,6 +191,8 @@ def ctc_loss(adaptor: nn.Module, head: CTCHead, frames: list[Tensor], targets: l
     padded = torch.zeros(len(frames), max(lengths), frames[0].shape[1])
     for i, f in enumerate(frames):
         padded[i, : f.shape[0]] = f.float()
+    if dropout:
+        padded = padded * (torch.rand(padded.shape, generator=generator) >= dropout) / (1 - dropout)
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         logp = head(adaptor(padded), classes)  # (B, T', C)
     out_lengths = torch.tensor([math.ceil(n / adaptor.stack) for n in lengths])
@@ -206,8 +226,7 @@ def train(config: CTCConfig, resume: bool = False) -> Path:
     if previous is not None and not resume:
         raise ValueError(f"{out} already holds {previous.name}; pass --resume to continue it or choose another output_dir")
     model_config = LSLMConfig(encoder=config.encoder, llm=config.llm, gguf_file=config.gguf_file, stack=config.stack,
-                              adaptor_hidden=config.adaptor_hidden, activation=config.activation,
-                              system_prompt=config.system_prompt)
+                              adaptor_hidden=config.adaptor_hidden, activation=config.activation, system_prompt=config.system_prompt)
     lslm = LSLM.build(model_config, device="cpu", dtype="float32", seed=config.seed)
     lslm.requires_grad_(False)
     texts, frames = build_cache(config, lslm)
@@ -243,7 +262,7 @@ def train(config: CTCConfig, resume: bool = False) -> Path:
         batch = [keep[j] for j in length_buckets(lengths, config.batch_size, config.seed, epoch)[position]]
         generator = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
         loss = ctc_loss(adaptor, head, [frames[i] for i in batch], [targets[i] for i in batch], config.bf16,
-                        config.negatives, generator)
+                        config.negatives, generator, config.dropout)
         optimizer.zero_grad()
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm) if config.max_grad_norm else None

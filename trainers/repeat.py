@@ -59,6 +59,7 @@ class RepeatConfig:
     texts: int = 8000
     seed: int = 0
     voices: list = field(default_factory=lambda: [list(v) for v in VOICES])
+    voices_per_text: int = 1  # as the CTC stage: clip c speaks text c % texts
     repeat_turn: str = REPEAT_TURN
     answer_texts: int = 3200  # the first N texts (the CTC corpus's questions) may take the answer task; the rest repeat
     answer_fraction: float = 0.6  # share of those N given the answer task at each draw
@@ -80,6 +81,8 @@ class RepeatConfig:
                 setattr(self, option.name, float(value))
         if min(self.texts, self.max_steps, self.batch_size, self.save_every, self.log_every, self.answer_tokens) < 1:
             raise ValueError("texts, max_steps, batch_size, save_every, log_every and answer_tokens must be at least 1")
+        if not 1 <= self.voices_per_text <= len(self.voices):
+            raise ValueError(f"voices_per_text must be between 1 and the {len(self.voices)} voices; got {self.voices_per_text}")
         if not 0.0 <= self.answer_fraction <= 1.0:
             raise ValueError(f"answer_fraction is a share in [0, 1]; got {self.answer_fraction}")
         if self.repeat_turn.count(AUDIO_PLACEHOLDER) != 1:
@@ -168,9 +171,11 @@ def train(config: RepeatConfig, resume: bool = False) -> Path:
     lslm = LSLM.from_pretrained(config.init_checkpoint, dtype="float32")
     lslm.requires_grad_(False)
     lslm.llm.eval()
-    texts, frames = build_cache(config, lslm)
-    n_answer = min(config.answer_texts, len(texts))
-    answers = teacher_answers(lslm, texts[:n_answer], Path(config.cache_dir), config.answer_tokens) + [None] * (len(texts) - n_answer)
+    texts, frames = build_cache(config, lslm)  # one per clip; the first n are the n distinct texts
+    n = len(texts) // config.voices_per_text
+    n_answer = min(config.answer_texts, n)
+    per_text = teacher_answers(lslm, texts[:n_answer], Path(config.cache_dir), config.answer_tokens) + [None] * (n - n_answer)
+    answers = [per_text[c % n] for c in range(len(texts))]
     adaptor = lslm.adaptor.float()
     adaptor.requires_grad_(True)
     params = list(adaptor.parameters())
