@@ -116,8 +116,8 @@ def build_cache(config, lslm) -> tuple[list[str], list[Tensor]]:
     if texts_file.is_file() and frames_file.is_file():
         cached_rows = [json.loads(line) for line in texts_file.read_text().splitlines()]
         tensors = load_file(str(frames_file))
-        stored = {key(row): tensors[str(j)] for j, row in enumerate(cached_rows)}
-        if [key(r) for r in cached_rows] == [key(r) for r in rows]:
+        stored = {key(row): tensors[str(j)] for j, row in enumerate(cached_rows) if str(j) in tensors}
+        if [key(r) for r in cached_rows] == [key(r) for r in rows] and len(stored) == len(rows):
             return [r["text"] for r in rows], [tensors[str(j)] for j in range(len(rows))]
     missing = [j for j, row in enumerate(rows) if key(row) not in stored]
     if stored:
@@ -130,7 +130,8 @@ def build_cache(config, lslm) -> tuple[list[str], list[Tensor]]:
     frames = [stored[key(row)] for row in rows]
     save_file({str(j): f.contiguous() for j, f in enumerate(frames)}, str(frames_file) + ".partial")
     Path(str(frames_file) + ".partial").replace(frames_file)
-    texts_file.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    Path(str(texts_file) + ".partial").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    Path(str(texts_file) + ".partial").replace(texts_file)
     return [r["text"] for r in rows], frames
 
 
