@@ -13,7 +13,7 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 work=${1:-build/offline-default}
 mkdir -p "$work" && cd "$work"
-[ -d runs/offline-ctc/checkpoint-800 ] || python -m lslm_eval.trainers.ctc "$repo/trainers/recipes/offline_ctc.yaml"
+[ -d runs/offline-ctc/checkpoint-2250 ] || python -m lslm_eval.trainers.ctc "$repo/trainers/recipes/offline_ctc.yaml"
 resume=(); [ -d runs/offline-repeat ] && resume=(--resume)
 python -m lslm_eval.trainers.repeat "$repo/trainers/recipes/offline_repeat.yaml" "${resume[@]}"
 last=$(ls -d runs/offline-repeat/checkpoint-* | sort -t- -k3 -n | tail -1)

@@ -14,7 +14,7 @@ cd "$work"
 mkdir -p eval
 held='{"voicebench_source": "heldout"}'
 common=(--limit "$n" --metadata "$held" --batch_size 16 --gen_kwargs max_gen_toks=32 --log_samples)
-checkpoints=(runs/offline-ctc/checkpoint-800 $(ls -d runs/offline-repeat/checkpoint-* | sort -t- -k3 -n))
+checkpoints=(runs/offline-ctc/checkpoint-2250 $(ls -d runs/offline-repeat/checkpoint-* | sort -t- -k3 -n))
 names=()
 for ck in "${checkpoints[@]}"; do
   name=$(basename "$(dirname "$ck")")-${ck##*-}

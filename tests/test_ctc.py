@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from lslm_eval.adaptor import Adaptor
-from lslm_eval.trainers.ctc import CTCConfig, CTCHead, ctc_loss, length_buckets
+from lslm_eval.trainers.ctc import CTCConfig, CTCHead, ctc_loss
+from lslm_eval.trainers.stage import length_buckets
 
 
 def test_head_scores_a_frame_highest_at_the_embedding_it_sits_on():
@@ -95,3 +96,39 @@ def test_the_cache_speaks_each_clip_once_and_more_voices_encode_only_the_new_cli
     assert len(spoken) == 12 and all(torch.equal(a, b) for a, b in zip(again, frames2))
     with pytest.raises(ValueError, match="voices_per_text"):
         CTCConfig(voices=voices, voices_per_text=4)
+
+
+def test_a_resumed_ctc_run_repeats_the_uninterrupted_one_head_included(tmp_path, tiny_tokenizer, save_tiny_parts):
+    import json
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from lslm_eval.trainers.ctc import FRAMES_FILE, STATE_FILE, TEXTS_FILE, train
+    from lslm_eval.trainers.ctc_corpus import ctc_texts
+
+    whisper_file, llm_dir = save_tiny_parts(tmp_path)
+    texts = ctc_texts(12, tiny_tokenizer, seed=0)
+    voices = CTCConfig().voices
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    rows = [{"text": t, "voice": voices[i % len(voices)][0], "rate": voices[i % len(voices)][1]} for i, t in enumerate(texts)]
+    (cache / TEXTS_FILE).write_text("".join(json.dumps(r) + "\n" for r in rows))
+    generator = torch.Generator().manual_seed(0)
+    save_file({str(i): torch.randn(80 + 4 * i, 16, generator=generator).half() for i in range(len(texts))}, str(cache / FRAMES_FILE))
+    options = {"encoder": str(whisper_file), "llm": str(llm_dir), "cache_dir": str(cache), "texts": 12, "stack": 2,
+               "adaptor_hidden": 24, "batch_size": 4, "max_steps": 4, "save_every": 2, "log_every": 1,
+               "warmup_steps": 1, "negatives": 8, "dropout": 0.2}
+    whole = train(CTCConfig.from_dict({**options, "output_dir": str(tmp_path / "whole")}))
+    split = {**options, "output_dir": str(tmp_path / "split")}
+    train(CTCConfig.from_dict(split))
+    shutil.rmtree(tmp_path / "split" / "checkpoint-4")
+    with pytest.raises(ValueError, match="--resume"):
+        train(CTCConfig.from_dict(split))
+    resumed = train(CTCConfig.from_dict(split), resume=True)
+    a, b = load_file(str(whole / "adaptor.safetensors")), load_file(str(resumed / "adaptor.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    heads = [torch.load(d / STATE_FILE, weights_only=True)["head"] for d in (whole, resumed)]
+    assert all(torch.equal(heads[0][k], heads[1][k]) for k in heads[0])
+    log = [json.loads(line) for line in (tmp_path / "split" / "train_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [1, 2, 3, 4] and all(r["tau"] > 0 for r in log)

@@ -14,7 +14,7 @@ once; the frames are cached on disk (float16 safetensors) and batches are length
 
 Checkpoints OUT/checkpoint-<step>/ are lslm-eval checkpoints (`lm_eval --model_args checkpoint=...`, or
 `init_checkpoint` of the instruction stage) plus ctc_state.pt (blank, tau, optimizer, step) for --resume. The data
-order is a function of (seed, epoch), so a resumed run repeats the uninterrupted one.
+order is a function of (seed, epoch), so a resumed run repeats the uninterrupted one (the loop: trainers/stage.py).
 """
 
 from __future__ import annotations
@@ -22,23 +22,21 @@ from __future__ import annotations
 import json
 import logging
 import math
-import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
+
+from lslm_eval.trainers.stage import previous_checkpoint, run_stage
 
 log = logging.getLogger(__name__)
 
 FRAMES_FILE = "frames.safetensors"  # every clip's encoder frames, float16, key = its index
 TEXTS_FILE = "texts.jsonl"  # the spoken sentences, in index order, with voice and rate
 STATE_FILE = "ctc_state.pt"
-LOG_FILE = "train_log.jsonl"
-CHECKPOINT_PREFIX = "checkpoint-"
 VOICES = [("en-us", 175), ("en-gb-x-rp", 160), ("en-us+m7", 195), ("en+m5", 150), ("en-us+m3", 185)]
 
 
@@ -135,19 +133,6 @@ def build_cache(config, lslm) -> tuple[list[str], list[Tensor]]:
     return [r["text"] for r in rows], frames
 
 
-def length_buckets(lengths: list[int], batch_size: int, seed: int, epoch: int) -> list[list[int]]:
-    """Batches of similar length: indices shuffled, sorted by length within windows of 50 batches, cut into batches,
-    batch order shuffled; a function of (seed, epoch)."""
-    rng = np.random.default_rng([seed, epoch])
-    order = rng.permutation(len(lengths))
-    window = batch_size * 50
-    batches = []
-    for start in range(0, len(order), window):
-        chunk = sorted(order[start : start + window].tolist(), key=lambda i: lengths[i])
-        batches += [chunk[j : j + batch_size] for j in range(0, len(chunk) - batch_size + 1, batch_size)]
-    return [batches[i] for i in rng.permutation(len(batches))]
-
-
 # -------------------------------------------------------------------- the objective
 class CTCHead(nn.Module):
     """Distance logits of adaptor frames over (blank, the used tokens' frozen embeddings)."""
@@ -203,31 +188,14 @@ def ctc_loss(adaptor: nn.Module, head: CTCHead, frames: list[Tensor], targets: l
     return loss / target_lengths.sum()
 
 
-# -------------------------------------------------------------------- the run
-def trim_log(log_file: Path, step: int) -> None:
-    """On resume: drop the log records written after the checkpoint being resumed (they will be written again)."""
-    if log_file.is_file():
-        kept = [line for line in log_file.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
-        log_file.write_text("".join(line + "\n" for line in kept))
-
-
-def latest_checkpoint(out: Path, state_file: str = STATE_FILE) -> Path | None:
-    """The newest OUT/checkpoint-<step> that holds its stage's state file (a complete one), or None."""
-    found = [(int(p.name[len(CHECKPOINT_PREFIX):]), p) for p in out.glob(f"{CHECKPOINT_PREFIX}*")
-             if p.name[len(CHECKPOINT_PREFIX):].isdigit() and (p / state_file).is_file()]
-    return max(found)[1] if found else None
-
-
 def train(config: CTCConfig, resume: bool = False) -> Path:
     """Run the stage to max_steps; returns the last checkpoint."""
-    from lslm_eval.model import ADAPTOR_FILE, LSLM, LSLMConfig, load_adaptor_state
+    from lslm_eval.model import LSLM, LSLMConfig
 
-    out = Path(config.output_dir)
-    previous = latest_checkpoint(out)
-    if previous is not None and not resume:
-        raise ValueError(f"{out} already holds {previous.name}; pass --resume to continue it or choose another output_dir")
+    previous = previous_checkpoint(config, STATE_FILE, resume)
     model_config = LSLMConfig(encoder=config.encoder, llm=config.llm, gguf_file=config.gguf_file, stack=config.stack,
-                              adaptor_hidden=config.adaptor_hidden, activation=config.activation, system_prompt=config.system_prompt)
+                              adaptor_hidden=config.adaptor_hidden, activation=config.activation,
+                              system_prompt=config.system_prompt)
     lslm = LSLM.build(model_config, device="cpu", dtype="float32", seed=config.seed)
     lslm.requires_grad_(False)
     texts, frames = build_cache(config, lslm)
@@ -238,58 +206,16 @@ def train(config: CTCConfig, resume: bool = False) -> Path:
     token_ids = sorted({t for i in keep for t in targets[i]})
     log.info("%d clips, %d distinct target tokens", len(keep), len(token_ids))
     head = CTCHead(lslm.llm.get_input_embeddings().weight, token_ids)
-    adaptor = lslm.adaptor.float()
-    adaptor.requires_grad_(True)
-    params = list(adaptor.parameters()) + list(head.parameters())
-    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=0.0)
-    schedule = lambda step: min(1.0, (step + 1) / config.warmup_steps) * 0.5 * (1 + math.cos(math.pi * min(1.0, step / config.max_steps)))  # noqa: E731
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
-    step = 0
-    if resume and previous is not None:
-        adaptor.load_state_dict(load_adaptor_state(previous / ADAPTOR_FILE, adaptor))
-        state = torch.load(previous / STATE_FILE, weights_only=True)
-        head.load_state_dict(state["head"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        step = state["step"]
-        trim_log(out / LOG_FILE, step)
-    out.mkdir(parents=True, exist_ok=True)
-    lengths = [frames[i].shape[0] for i in keep]
-    per_epoch = len(length_buckets(lengths, config.batch_size, config.seed, 0))
-    bar = tqdm(total=config.max_steps, initial=step, desc="ctc")
-    started, last, running = time.time(), previous, []
-    while step < config.max_steps:
-        epoch, position = divmod(step, per_epoch)
-        batch = [keep[j] for j in length_buckets(lengths, config.batch_size, config.seed, epoch)[position]]
+
+    def batch_loss(batch: list[int], step: int) -> dict:
+        clips = [keep[j] for j in batch]
         generator = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
-        loss = ctc_loss(adaptor, head, [frames[i] for i in batch], [targets[i] for i in batch], config.bf16,
+        loss = ctc_loss(lslm.adaptor, head, [frames[i] for i in clips], [targets[i] for i in clips], config.bf16,
                         config.negatives, generator, config.dropout)
-        optimizer.zero_grad()
-        loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm) if config.max_grad_norm else None
-        optimizer.step()
-        scheduler.step()
-        step += 1
-        running.append(loss.item())
-        bar.update(1)
-        bar.set_postfix(loss=f"{loss.item():.3f}")
-        if step % config.log_every == 0 or step == config.max_steps:
-            record = {"step": step, "epoch": round(step / per_epoch, 3), "loss": float(np.mean(running)),
-                      "lr": scheduler.get_last_lr()[0], "tau": head.log_tau.exp().item(),
-                      "grad_norm": None if grad_norm is None else float(grad_norm), "elapsed_s": round(time.time() - started, 1)}
-            running = []
-            with open(out / LOG_FILE, "a") as f:
-                f.write(json.dumps(record) + "\n")
-        if step % config.save_every == 0 or step == config.max_steps:
-            lslm.config.extra = {"ctc": asdict(config), "step": step}
+        return {"loss": loss, "tau": head.log_tau.exp().item()}
 
-            def write_state(directory: Path) -> None:
-                torch.save({"head": head.state_dict(), "optimizer": optimizer.state_dict(),
-                            "scheduler": scheduler.state_dict(), "step": step}, directory / STATE_FILE)
-
-            last = lslm.save_pretrained(out / f"{CHECKPOINT_PREFIX}{step}", extra=write_state)
-    bar.close()
-    return last
+    return run_stage(config, "ctc", lslm, [frames[i].shape[0] for i in keep], batch_loss, STATE_FILE, previous,
+                     modules={"head": head})
 
 
 def main(argv=None) -> None:

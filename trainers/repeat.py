@@ -26,10 +26,8 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import re
-import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -38,22 +36,21 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from lslm_eval.prompt import AUDIO_PLACEHOLDER
-from lslm_eval.trainers.ctc import VOICES, build_cache, latest_checkpoint, length_buckets, trim_log
+from lslm_eval.trainers.ctc import VOICES, build_cache
+from lslm_eval.trainers.stage import previous_checkpoint, run_stage
 from lslm_eval.trainers.objective import response_logits
 
 log = logging.getLogger(__name__)
 
 ANSWERS_FILE = "answers.jsonl"  # {"system_prompt", "max_tokens"} header line, then {"text", "answer"} per clip
 STATE_FILE = "repeat_state.pt"
-LOG_FILE = "train_log.jsonl"
-CHECKPOINT_PREFIX = "checkpoint-"
 REPEAT_TURN = AUDIO_PLACEHOLDER + "\nRepeat exactly what was said."
 SENTENCE_ENDS = (". ", "! ", "? ", "\n")  # the teacher's answer is its first sentence
 
 
 @dataclass
 class RepeatConfig:
-    init_checkpoint: str = "runs/offline-ctc/checkpoint-800"  # the CTC stage's adaptor (trainers/recipes/offline_ctc.yaml)
+    init_checkpoint: str = "runs/offline-ctc/checkpoint-2250"  # the CTC stage's adaptor (trainers/recipes/offline_ctc.yaml)
     output_dir: str = "runs/offline-repeat"
     cache_dir: str = "ctc-data"  # the CTC stage's cache: the same texts, voices and frames
     texts: int = 8000
@@ -162,12 +159,9 @@ class RepeatObjective:
 
 def train(config: RepeatConfig, resume: bool = False) -> Path:
     """Run the stage to max_steps; returns the last checkpoint."""
-    from lslm_eval.model import ADAPTOR_FILE, LSLM, load_adaptor_state
+    from lslm_eval.model import LSLM
 
-    out = Path(config.output_dir)
-    previous = latest_checkpoint(out, STATE_FILE)
-    if previous is not None and not resume:
-        raise ValueError(f"{out} already holds {previous.name}; pass --resume to continue it or choose another output_dir")
+    previous = previous_checkpoint(config, STATE_FILE, resume)
     lslm = LSLM.from_pretrained(config.init_checkpoint, dtype="float32")
     lslm.requires_grad_(False)
     lslm.llm.eval()
@@ -176,59 +170,15 @@ def train(config: RepeatConfig, resume: bool = False) -> Path:
     n_answer = min(config.answer_texts, n)
     per_text = teacher_answers(lslm, texts[:n_answer], Path(config.cache_dir), config.answer_tokens) + [None] * (n - n_answer)
     answers = [per_text[c % n] for c in range(len(texts))]
-    adaptor = lslm.adaptor.float()
-    adaptor.requires_grad_(True)
-    params = list(adaptor.parameters())
-    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=0.0)
-    schedule = lambda step: min(1.0, (step + 1) / config.warmup_steps) * 0.5 * (1 + math.cos(math.pi * min(1.0, step / config.max_steps)))  # noqa: E731
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
-    step = 0
-    if resume and previous is not None:
-        adaptor.load_state_dict(load_adaptor_state(previous / ADAPTOR_FILE, adaptor))
-        state = torch.load(previous / STATE_FILE, weights_only=True)
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        step = state["step"]
-        trim_log(out / LOG_FILE, step)
-    out.mkdir(parents=True, exist_ok=True)
     objective = RepeatObjective(lslm, config)
-    lengths = [f.shape[0] for f in frames]
-    per_epoch = len(length_buckets(lengths, config.batch_size, config.seed, 0))
-    bar = tqdm(total=config.max_steps, initial=step, desc="repeat")
-    started, last, running = time.time(), previous, []
-    while step < config.max_steps:
-        epoch, position = divmod(step, per_epoch)
-        batch = length_buckets(lengths, config.batch_size, config.seed, epoch)[position]
+
+    def batch_loss(batch: list[int], step: int) -> dict:
         draw = np.random.default_rng([config.seed, step]).random(len(batch))
         repeat = [answers[i] is None or u >= config.answer_fraction for i, u in zip(batch, draw)]
         loss, ce, kl = objective([frames[i] for i in batch], [texts[i] for i in batch], [answers[i] for i in batch], repeat)
-        optimizer.zero_grad()
-        loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm) if config.max_grad_norm else None
-        optimizer.step()
-        scheduler.step()
-        step += 1
-        running.append((loss.item(), ce.item(), kl.item()))
-        bar.update(1)
-        bar.set_postfix(loss=f"{loss.item():.3f}")
-        if step % config.log_every == 0 or step == config.max_steps:
-            mean = np.mean(running, axis=0)
-            record = {"step": step, "epoch": round(step / per_epoch, 3), "loss": float(mean[0]), "cross_entropy": float(mean[1]),
-                      "kl": float(mean[2]), "lr": scheduler.get_last_lr()[0],
-                      "grad_norm": None if grad_norm is None else float(grad_norm), "elapsed_s": round(time.time() - started, 1)}
-            running = []
-            with open(out / LOG_FILE, "a") as f:
-                f.write(json.dumps(record) + "\n")
-        if step % config.save_every == 0 or step == config.max_steps:
-            lslm.config.extra = {"repeat": asdict(config), "step": step}
+        return {"loss": loss, "cross_entropy": ce, "kl": kl}
 
-            def write_state(directory: Path) -> None:
-                torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "step": step},
-                           directory / STATE_FILE)
-
-            last = lslm.save_pretrained(out / f"{CHECKPOINT_PREFIX}{step}", extra=write_state)
-    bar.close()
-    return last
+    return run_stage(config, "repeat", lslm, [f.shape[0] for f in frames], batch_loss, STATE_FILE, previous)
 
 
 def main(argv=None) -> None:
