@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The demonstration of docs/offline-default.md: every checkpoint of the transcript stage scored on the held-out
 # spoken set with probing, the leaderboard, the correlation with the probe scalars, the paired gap test between the
-# first and the last checkpoint, and the intervention grid on the last one.
+# first and the last checkpoint, the intervention grid on the last one, and the cascade arm for reference.
 #   bash scripts/offline_default_demo.sh WORK_DIR [N_ITEMS [GRID_ITEMS]]
 # WORK_DIR is where scripts/build_default_checkpoint.sh trained (its runs/ folder); results go to WORK_DIR/eval.
 # N_ITEMS (default 328, all): the first N held-out sd-qa questions per checkpoint; GRID_ITEMS (default 100): the
@@ -26,6 +26,9 @@ done
 # Adaptor-only training: the text twin is the same at every checkpoint; score it once and share it.
 [ -d eval/text ] || lm_eval --model lslm --model_args "checkpoint=${checkpoints[0]}" --tasks voicebench_sdqa_text \
   "${common[@]}" --output_path eval/text
+# The cascade (Whisper tiny.en's own transcript, read by the same backbone): what the encoder lets a listener reach.
+[ -d eval/cascade ] || lm_eval --model lslm --model_args "checkpoint=${checkpoints[0]}" --tasks voicebench_sdqa_cascade \
+  "${common[@]}" --output_path eval/cascade
 python "$(dirname "$0")/share_text_twin.py" eval/text eval/text-twins "${checkpoints[@]}"
 runs=() probes=()
 for name in "${names[@]}"; do runs+=("eval/$name"); probes+=("eval/$name/probe"); done

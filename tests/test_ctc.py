@@ -74,7 +74,8 @@ def test_sampled_negatives_keep_the_batch_tokens_and_match_the_full_softmax_when
 def test_the_cache_speaks_each_clip_once_and_more_voices_encode_only_the_new_clips(tiny_lslm, tmp_path, monkeypatch):
     import numpy as np
 
-    from lslm_eval.trainers.ctc import CTCConfig, build_cache
+    from lslm_eval.trainers.clips import build_cache
+    from lslm_eval.trainers.ctc import CTCConfig
 
     spoken = []
 
@@ -104,7 +105,8 @@ def test_a_resumed_ctc_run_repeats_the_uninterrupted_one_head_included(tmp_path,
 
     from safetensors.torch import load_file, save_file
 
-    from lslm_eval.trainers.ctc import FRAMES_FILE, STATE_FILE, TEXTS_FILE, train
+    from lslm_eval.trainers.clips import FRAMES_FILE, TEXTS_FILE
+    from lslm_eval.trainers.ctc import STATE_FILE, train
     from lslm_eval.trainers.ctc_corpus import ctc_texts
 
     whisper_file, llm_dir = save_tiny_parts(tmp_path)

@@ -78,7 +78,7 @@ def test_config_names_bad_options():
 def stage_inputs(tmp_path, tiny_tokenizer, save_tiny_parts):
     """A stage-1 checkpoint of tiny parts and a frame cache holding the texts the stage will ask for."""
     from lslm_eval.model import LSLM, LSLMConfig
-    from lslm_eval.trainers.ctc import FRAMES_FILE, TEXTS_FILE
+    from lslm_eval.trainers.clips import FRAMES_FILE, TEXTS_FILE
     from lslm_eval.trainers.ctc_corpus import ctc_texts
 
     whisper_file, llm_dir = save_tiny_parts(tmp_path)

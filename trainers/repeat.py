@@ -1,6 +1,6 @@
 """The transcript stage: the LLM itself teaches the adaptor to carry every word said, on cached encoder frames.
 
-Each training clip (the CTC stage's spoken sentences and their cached frames, `trainers.ctc.build_cache`) serves one
+Each training clip (the CTC stage's spoken sentences and their cached frames, `trainers.clips.build_cache`) serves one
 of two tasks, drawn per example (questions: either, by `answer_fraction`; the other sentences: repeat):
 
     repeat   user turn "<audio>\\nRepeat exactly what was said."  ->  the transcript, then end of turn
@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from lslm_eval.prompt import AUDIO_PLACEHOLDER
-from lslm_eval.trainers.ctc import VOICES, build_cache
+from lslm_eval.trainers.clips import VOICES, build_cache
 from lslm_eval.trainers.stage import previous_checkpoint, run_stage
 from lslm_eval.trainers.objective import response_logits
 
