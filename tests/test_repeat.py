@@ -133,7 +133,7 @@ def test_every_shipped_recipe_is_valid_for_its_stage():
     chain = RepeatConfig.from_dict(yaml.safe_load((folder / "offline_repeat.yaml").read_text()))
     ctc = CTCConfig.from_dict(yaml.safe_load((folder / "offline_ctc.yaml").read_text()))
     assert chain.init_checkpoint == f"{ctc.output_dir}/checkpoint-{ctc.max_steps}" and chain.cache_dir == ctc.cache_dir
-    assert (chain.texts, chain.seed) == (ctc.texts, ctc.seed)  # the stage reads stage 1's cached clips
+    assert (chain.texts, chain.seed, chain.voices, chain.voices_per_text) == (ctc.texts, ctc.seed, ctc.voices, ctc.voices_per_text)  # stage 1's clips, none new
 
 
 def test_the_stage_command_names_a_bad_option_without_a_traceback(tmp_path, capsys):
