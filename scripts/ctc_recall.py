@@ -40,9 +40,9 @@ def main(path: str, n: int = 120) -> None:
     model = LSLM.from_pretrained(path, dtype="float32")
     config = CTCConfig.from_dict(model.config.extra["ctc"])
     texts = ctc_texts(config.texts, model.tokenizer, seed=config.seed)
-    token_ids = sorted({t for s in texts for t in model.tokenizer(s, add_special_tokens=False)["input_ids"]})
-    head = CTCHead(model.llm.get_input_embeddings().weight, token_ids)
-    head.load_state_dict(torch.load(f"{path}/{STATE_FILE}", weights_only=True)["head"])
+    state = torch.load(f"{path}/{STATE_FILE}", weights_only=True)["head"]
+    head = CTCHead(model.llm.get_input_embeddings().weight, state["vocab_ids"].tolist())  # the stage's own classes
+    head.load_state_dict(state)
     counts = Counter(w for s in texts for w in words(s))
     wavs, questions, _ = heldout_spoken_questions(n)
     found: dict[tuple, list[bool]] = {b: [] for b in BINS}

@@ -24,6 +24,14 @@ TEXTS_FILE = "texts.jsonl"  # the spoken sentences, in index order, with voice a
 VOICES = [("en-us", 175), ("en-gb-x-rp", 160), ("en-us+m7", 195), ("en+m5", 150), ("en-us+m3", 185)]
 
 
+def check_voices(voices: list, voices_per_text: int) -> None:
+    """The clip options both stages take: a list of [espeak-ng voice, words per minute], and how many a text gets."""
+    if not voices or any(len(v) != 2 for v in voices):
+        raise ValueError(f"voices is a list of [espeak-ng voice, words per minute]; got {voices!r}")
+    if not 1 <= voices_per_text <= len(voices):
+        raise ValueError(f"voices_per_text must be between 1 and the {len(voices)} voices; got {voices_per_text}")
+
+
 def spoken_clips(n_texts: int, voices: list, voices_per_text: int) -> list[tuple[int, str, int]]:
     """(text index, voice, rate) of every clip: each text in `voices_per_text` voices of the rotation, text i's r-th
     in voice i + r. Clip c speaks text c % n_texts; the first n_texts clips are the one-voice corpus."""

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lslm_eval.trainers.clips import VOICES, build_cache
+from lslm_eval.trainers.clips import VOICES, build_cache, check_voices
 from lslm_eval.trainers.stage import previous_checkpoint, run_stage
 
 log = logging.getLogger(__name__)
@@ -71,10 +71,7 @@ class CTCConfig:
                 setattr(self, option.name, float(value))
         if min(self.texts, self.max_steps, self.batch_size, self.save_every, self.log_every) < 1:
             raise ValueError("texts, max_steps, batch_size, save_every and log_every must be at least 1")
-        if not self.voices or any(len(v) != 2 for v in self.voices):
-            raise ValueError(f"voices is a list of [espeak-ng voice, words per minute]; got {self.voices!r}")
-        if not 1 <= self.voices_per_text <= len(self.voices):
-            raise ValueError(f"voices_per_text must be between 1 and the {len(self.voices)} voices; got {self.voices_per_text}")
+        check_voices(self.voices, self.voices_per_text)
 
     @classmethod
     def from_dict(cls, data: dict) -> "CTCConfig":
@@ -93,6 +90,7 @@ class CTCHead(nn.Module):
         vocab = embeddings[torch.tensor(token_ids)].detach().float()
         self.register_buffer("vocab", vocab, persistent=False)  # (V', d)
         self.token_ids = list(token_ids)
+        self.register_buffer("vocab_ids", torch.tensor(self.token_ids))  # saved with the state: a reader rebuilds the head
         self.blank = nn.Parameter(embeddings.detach().float().mean(0))
         # tau starts at an eighth of the mean squared embedding norm: a frame on an embedding then outscores the
         # others by about 16 nats (the mean squared distance between two embeddings is twice the squared norm)

@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from lslm_eval.prompt import AUDIO_PLACEHOLDER
-from lslm_eval.trainers.clips import VOICES, build_cache
+from lslm_eval.trainers.clips import VOICES, build_cache, check_voices
 from lslm_eval.trainers.stage import previous_checkpoint, run_stage
 from lslm_eval.trainers.objective import response_logits
 
@@ -78,8 +78,7 @@ class RepeatConfig:
                 setattr(self, option.name, float(value))
         if min(self.texts, self.max_steps, self.batch_size, self.save_every, self.log_every, self.answer_tokens) < 1:
             raise ValueError("texts, max_steps, batch_size, save_every, log_every and answer_tokens must be at least 1")
-        if not 1 <= self.voices_per_text <= len(self.voices):
-            raise ValueError(f"voices_per_text must be between 1 and the {len(self.voices)} voices; got {self.voices_per_text}")
+        check_voices(self.voices, self.voices_per_text)
         if not 0.0 <= self.answer_fraction <= 1.0:
             raise ValueError(f"answer_fraction is a share in [0, 1]; got {self.answer_fraction}")
         if self.repeat_turn.count(AUDIO_PLACEHOLDER) != 1:

@@ -88,14 +88,17 @@ def run_stage(config, name: str, lslm, lengths: list[int], batch_loss: BatchLoss
         step = state["step"]
         trim_log(out / LOG_FILE, step)
     out.mkdir(parents=True, exist_ok=True)
-    per_epoch = len(length_buckets(lengths, config.batch_size, config.seed, 0))
+    batches, batches_epoch = length_buckets(lengths, config.batch_size, config.seed, 0), 0
+    per_epoch = len(batches)
     if per_epoch == 0:
         raise ValueError(f"{len(lengths)} training examples make no batch of batch_size {config.batch_size}")
     bar = tqdm(total=config.max_steps, initial=step, desc=name)
     started, last, running = time.time(), previous, []
     while step < config.max_steps:
         epoch, position = divmod(step, per_epoch)
-        terms = batch_loss(length_buckets(lengths, config.batch_size, config.seed, epoch)[position], step)
+        if epoch != batches_epoch:  # the epoch's batches are drawn once, not at every step
+            batches, batches_epoch = length_buckets(lengths, config.batch_size, config.seed, epoch), epoch
+        terms = batch_loss(batches[position], step)
         loss: Tensor = terms["loss"]
         optimizer.zero_grad()
         loss.backward()
