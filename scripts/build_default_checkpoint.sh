@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
 # Reproduce the shipped offline-default adaptor (lslm_eval/checkpoints/offline-default) with the project's own
 # trainers, in two stages on the frozen Whisper tiny.en encoder and the frozen SmolLM2-135M-Instruct:
-#   1. CTC alignment (trainers/recipes/offline_ctc.yaml, trainers/ctc.py): 26,000 sentences (the instruction
-#      templates' questions, facts said as statements, and runs of the 7,000 most frequent English words, each word
-#      dealt about twenty times), each spoken once in a rotation of five espeak-ng voice/rate settings, encoded once
-#      and cached; the adaptor's frames are trained with CTC onto SmolLM2's own token embeddings. No LLM forward pass.
+#   1. CTC alignment (trainers/recipes/offline_ctc.yaml, trainers/ctc.py): 8,000 broad-vocabulary sentences,
+#      each spoken by three of five espeak-ng voice/rate settings (24,000 clips), encoded once and cached; the
+#      adaptor's frames are trained with CTC onto SmolLM2's own token embeddings. No LLM forward pass.
 #   2. The transcript stage (trainers/recipes/offline_repeat.yaml, trainers/repeat.py): on the same cached clips,
 #      "repeat exactly what was said" -> the transcript, and the questions answered as the LLM answers them in
 #      text (cross-entropy + KL to the text twin).

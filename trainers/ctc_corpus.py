@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from lslm_eval.trainers import instructions as words
 from lslm_eval.trainers.instructions import make_instructions
 
-ENGLISH_WORDS = 7000
+ENGLISH_WORDS = 14000
 FUNCTION_WORDS = 150  # the two-letter words among these are kept ("on", "at", "us"); later ones are mostly abbreviations
 QUESTIONS, STATEMENTS = 3200, 1600  # at most; a corpus under 8,000 texts keeps the 2:1:2 proportions
 
