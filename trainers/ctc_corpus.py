@@ -1,15 +1,11 @@
 """Training text for the CTC alignment stage: broad vocabulary, never an evaluation item.
 
-Three kinds of sentence, in a fixed seeded order (`ctc_texts(n)`: the first min(3,200, 2n/5) questions, the next
-min(1,600, n/5) statements, the rest word runs: from 8,000 texts on, a longer corpus only adds word runs, and a
-shorter one is its prefix):
+Three kinds of sentence, in a fixed seeded mix:
     questions   the instruction templates (`make_instructions`), the form the adaptor must carry;
     statements  facts from the instruction word lists said as sentences ("The capital of Peru is Lima.");
-    word runs   4-9 words of the ENGLISH_WORDS most frequent English words (wordfreq's list, letters only, three
-                or more) dealt evenly: every word once per pass through the list, the passes reshuffled, so each
-                word is said about equally often (a word the stage has heard under five times is rarely decoded:
-                docs/offline-default.md). A word is written as the LLM's tokenizer spells it most compactly
-                ("Paris", not "paris"; "the", not "The"), so the targets are the tokens the LLM reads in text.
+    word runs   4-9 words drawn from the LLM tokenizer's own whole-word tokens (the first VOCABULARY_WORDS in id
+                order: BPE merges the most frequent words first, so these are common English words and names), so
+                the acoustic-to-token map covers far more than the templates' words.
 No sentence whose normalized form is an evaluation item (`evaluation_texts`: every prompt of the shipped VoiceBench
 sample and of the held-out set, each MCQ prompt also line by line) is ever returned.
 """
@@ -19,14 +15,12 @@ from __future__ import annotations
 import functools
 import random
 import re
-from collections.abc import Iterator
 
 from lslm_eval.trainers import instructions as words
 from lslm_eval.trainers.instructions import make_instructions
 
-ENGLISH_WORDS = 14000
-FUNCTION_WORDS = 150  # the two-letter words among these are kept ("on", "at", "us"); later ones are mostly abbreviations
-QUESTIONS, STATEMENTS = 3200, 1600  # at most; a corpus under 8,000 texts keeps the 2:1:2 proportions
+VOCABULARY_WORDS = 5000
+WORD_TOKEN = re.compile(r"^ [A-Za-z]{3,12}$")  # a whole word with its leading space, as BPE writes it
 
 
 def normalize(text: str) -> str:
@@ -66,60 +60,44 @@ def statements(rng: random.Random) -> str:
     return rng.choice(choices)
 
 
-@functools.cache
-def english_words(limit: int = ENGLISH_WORDS) -> tuple[str, ...]:
-    """The `limit` most frequent English words of wordfreq's list (lower case, ASCII letters only; three letters or
-    more, or two among the FUNCTION_WORDS most frequent: "on", "to", "us", not "tv", "uk")."""
-    try:
-        from wordfreq import top_n_list
-    except ImportError as error:
-        raise ImportError("the CTC corpus takes its English words from wordfreq: pip install 'lslm-eval[train]'") from error
-    ranked = top_n_list("en", 5 * limit)
-    found = [w for i, w in enumerate(ranked) if w.isascii() and w.isalpha() and (len(w) >= 3 or len(w) == 2 and i < FUNCTION_WORDS)]
-    found = found[:limit]
-    if len(found) < limit:
-        raise ValueError(f"wordfreq lists only {len(found)} English words of three letters or more; asked for {limit}")
-    return tuple(found)
+def vocabulary_words(tokenizer, limit: int = VOCABULARY_WORDS) -> list[str]:
+    """The tokenizer's first `limit` whole-word tokens (leading space, 3-12 letters) in id order, without the space."""
+    found: dict[str, None] = {}
+    for token in tokenizer.convert_ids_to_tokens(list(range(len(tokenizer)))):
+        text = tokenizer.convert_tokens_to_string([token]) if token else ""
+        if WORD_TOKEN.match(text):
+            found.setdefault(text[1:])
+            if len(found) == limit:
+                break
+    return list(found)
 
 
-def spelled(word: str, tokenizer) -> str:
-    """`word` capitalized if the tokenizer spells " Word" in fewer tokens than " word" (a name), else as it is."""
-    title = word[0].upper() + word[1:]
-    return title if len(tokenizer.tokenize(" " + title)) < len(tokenizer.tokenize(" " + word)) else word
+def word_run(rng: random.Random, vocab: list[str]) -> str:
+    run = rng.sample(vocab, rng.randint(4, 9))
+    run[0] = run[0][0].upper() + run[0][1:]
+    return " ".join(run) + rng.choice([".", "?", "."])
 
 
-def word_runs(rng: random.Random, vocab: list[str]) -> Iterator[str]:
-    """Sentences of 4-9 words dealt from `vocab`: each word once per pass, every pass in a new order."""
-    while True:
-        order = rng.sample(vocab, len(vocab))
-        start = 0
-        while start < len(order):
-            run = order[start : start + rng.randint(4, 9)]
-            start += len(run)
-            yield run[0][0].upper() + run[0][1:] + "".join(" " + w for w in run[1:]) + rng.choice([".", "?", "."])
-
-
-def ctc_texts(n: int, tokenizer, seed: int = 0) -> list[str]:
-    """`n` distinct training sentences (questions, statements, then word runs), none an evaluation item."""
+def ctc_texts(n: int, tokenizer, seed: int = 0, mix: tuple[float, float, float] = (0.4, 0.2, 0.4)) -> list[str]:
+    """`n` distinct training sentences (questions, statements, word runs in proportions `mix`), none an evaluation item."""
     excluded = evaluation_texts()
     rng = random.Random(seed)
-    questions = make_instructions(min(QUESTIONS, 2 * n // 5), seed=seed, exclude=set(excluded))
+    n_questions = int(n * mix[0])
+    questions = make_instructions(n_questions, seed=seed, exclude=set(excluded))
+    vocab = vocabulary_words(tokenizer)
     out, seen = [], set()
-
-    def add(text: str) -> None:
+    for text in questions:
         key = normalize(text)
         if key not in excluded and key not in seen:
             seen.add(key)
             out.append(text)
-
-    for text in questions:
-        add(text)
-    n_statements = len(out) + min(STATEMENTS, n // 5)
+    n_statements = int(n * mix[1])
     for _ in range(50 * n):
-        if len(out) >= n_statements:
+        if len(out) >= n:
             break
-        add(statements(rng))
-    runs = word_runs(rng, [spelled(w, tokenizer) for w in english_words()])
-    while len(out) < n:
-        add(next(runs))
+        text = statements(rng) if len(out) < len(questions) + n_statements else word_run(rng, vocab)
+        key = normalize(text)
+        if key not in excluded and key not in seen:
+            seen.add(key)
+            out.append(text)
     return out
