@@ -8,7 +8,9 @@ of two tasks, drawn per example (questions: either, by `answer_fraction`; the ot
 
 Both are trained by cross-entropy on the response tokens; the answers also by `distill_weight` times the KL
 divergence from the text twin's distribution at each answer token (the same user turn with the transcript in place
-of the speech, the frozen LLM reading it: ultravox's objective). The repeat task gives every word of the clip a target, so the
+of the speech, the frozen LLM reading it: ultravox's objective). With `ctc_weight` > 0 the CTC stage's own loss on
+every clip (its head frozen, read from init_checkpoint) is added with that weight, so the frames keep the CTC
+geometry (each on the embedding of the token said there) while the LLM teaches what it reads. The repeat task gives every word of the clip a target, so the
 frames must carry content, not only form; the answer task keeps the evaluation's form answering, not repeating.
 The LLM is frozen: only the adaptor trains, so the text twin is the same model at every checkpoint.
 
@@ -62,6 +64,8 @@ class RepeatConfig:
     answer_fraction: float = 0.6  # share of those N given the answer task at each draw
     answer_tokens: int = 32  # the cached answers' token limit before the first-sentence cut
     distill_weight: float = 1.0
+    ctc_weight: float = 0.0  # > 0: keep the CTC stage's loss (its head, frozen, from init_checkpoint) as a term
+    ctc_negatives: int = 1024  # the CTC term's sampled softmax, as the CTC stage's `negatives`
     lr: float = 1e-3
     warmup_steps: int = 20
     max_steps: int = 840
@@ -156,6 +160,38 @@ class RepeatObjective:
         return out.loss + config.distill_weight * kl, out.loss.detach(), kl.detach()
 
 
+class CTCTerm:
+    """The CTC stage's loss on a batch's clips, its head (blank, tau, vocabulary) frozen as init_checkpoint left it;
+    clips the stage left out (a token outside its vocabulary, too many tokens for the frames) are left out here."""
+
+    def __init__(self, lslm, config: RepeatConfig, texts: list[str], frames: list):
+        from lslm_eval.trainers.ctc import STATE_FILE as CTC_STATE, CTCHead
+
+        file = Path(config.init_checkpoint) / CTC_STATE
+        if not file.is_file():
+            raise ValueError(f"ctc_weight {config.ctc_weight} needs the CTC stage's head: {file} not found "
+                             "(init_checkpoint must be a checkpoint of trainers/ctc.py)")
+        state = torch.load(file, weights_only=True)["head"]
+        self.head = CTCHead(lslm.llm.get_input_embeddings().weight, state["vocab_ids"].tolist())
+        self.head.load_state_dict(state)
+        self.head.requires_grad_(False)
+        self.lslm, self.config, self.frames = lslm, config, frames
+        stack = lslm.adaptor.stack
+        self.targets = [lslm.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+        self.usable = [0 < len(ids) <= 0.8 * -(-f.shape[0] // stack) and all(t in self.head.index for t in ids)
+                       for ids, f in zip(self.targets, frames)]
+
+    def __call__(self, batch: list[int], step: int):
+        from lslm_eval.trainers.ctc import ctc_loss
+
+        clips = [i for i in batch if self.usable[i]]
+        if not clips:
+            return torch.zeros(())
+        generator = torch.Generator().manual_seed(self.config.seed * 1_000_003 + step)
+        return ctc_loss(self.lslm.adaptor, self.head, [self.frames[i] for i in clips], [self.targets[i] for i in clips],
+                        False, self.config.ctc_negatives, generator)
+
+
 def train(config: RepeatConfig, resume: bool = False) -> Path:
     """Run the stage to max_steps; returns the last checkpoint."""
     from lslm_eval.model import LSLM
@@ -170,12 +206,16 @@ def train(config: RepeatConfig, resume: bool = False) -> Path:
     per_text = teacher_answers(lslm, texts[:n_answer], Path(config.cache_dir), config.answer_tokens) + [None] * (n - n_answer)
     answers = [per_text[c % n] for c in range(len(texts))]
     objective = RepeatObjective(lslm, config)
+    ctc_term = CTCTerm(lslm, config, texts, frames) if config.ctc_weight else None
 
     def batch_loss(batch: list[int], step: int) -> dict:
         draw = np.random.default_rng([config.seed, step]).random(len(batch))
         repeat = [answers[i] is None or u >= config.answer_fraction for i, u in zip(batch, draw)]
         loss, ce, kl = objective([frames[i] for i in batch], [texts[i] for i in batch], [answers[i] for i in batch], repeat)
-        return {"loss": loss, "cross_entropy": ce, "kl": kl}
+        if ctc_term is None:
+            return {"loss": loss, "cross_entropy": ce, "kl": kl}
+        ctc = ctc_term(batch, step)
+        return {"loss": loss + config.ctc_weight * ctc, "cross_entropy": ce, "kl": kl, "ctc": ctc.detach()}
 
     return run_stage(config, "repeat", lslm, [f.shape[0] for f in frames], batch_loss, STATE_FILE, previous)
 
