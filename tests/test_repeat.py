@@ -187,3 +187,18 @@ def test_the_ctc_term_keeps_the_ctc_geometry_and_needs_the_ctc_head(tmp_path, ti
     with pytest.raises(ValueError, match="ctc_state.pt not found"):
         train(RepeatConfig.from_dict({**options, "init_checkpoint": str(tmp_path / "w0.0" / "checkpoint-6"), "ctc_weight": 1.0,
                                       "output_dir": str(tmp_path / "bad")}))
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_bf16_auto_follows_the_cpu_and_an_explicit_true_on_emulated_bf16_warns(native, monkeypatch, caplog):
+    from lslm_eval.trainers import stage
+    from lslm_eval.trainers.ctc import CTCConfig
+
+    monkeypatch.setattr(stage, "native_bf16", lambda: native)
+    assert RepeatConfig(bf16="auto").bf16 is native and CTCConfig(bf16="auto").bf16 is native
+    assert RepeatConfig().bf16 is native  # the stage's default is auto
+    caplog.clear()
+    assert RepeatConfig(bf16=True).bf16 is True and RepeatConfig(bf16=False).bf16 is False
+    assert ("no native bfloat16" in caplog.text) is (not native)
+    with pytest.raises(ValueError, match="true, false or auto"):
+        RepeatConfig(bf16="fast")

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lslm_eval.trainers.clips import VOICES, build_cache, check_voices
-from lslm_eval.trainers.stage import previous_checkpoint, run_stage
+from lslm_eval.trainers.stage import cpu_bf16, previous_checkpoint, run_stage
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ class CTCConfig:
     negatives: int = 1024  # sampled softmax: tokens drawn per batch besides its own (0: every token of the corpus)
     dropout: float = 0.0  # of the cached encoder frames' values, while training (they are few: it curbs overfitting)
     max_grad_norm: float = 1.0
-    bf16: bool = False  # autocast the adaptor and the distance logits (CPU bfloat16); diverged past ~3 epochs
+    bf16: bool | str = False  # autocast the adaptor and the distance logits (CPU bfloat16; auto: where native); diverged past ~3 epochs
     save_every: int = 500
     log_every: int = 20
 
@@ -72,6 +72,7 @@ class CTCConfig:
         if min(self.texts, self.max_steps, self.batch_size, self.save_every, self.log_every) < 1:
             raise ValueError("texts, max_steps, batch_size, save_every and log_every must be at least 1")
         check_voices(self.voices, self.voices_per_text)
+        self.bf16 = cpu_bf16(self.bf16)
 
     @classmethod
     def from_dict(cls, data: dict) -> "CTCConfig":

@@ -39,7 +39,7 @@ from tqdm import tqdm
 
 from lslm_eval.prompt import AUDIO_PLACEHOLDER
 from lslm_eval.trainers.clips import VOICES, build_cache, check_voices
-from lslm_eval.trainers.stage import previous_checkpoint, run_stage
+from lslm_eval.trainers.stage import cpu_bf16, previous_checkpoint, run_stage
 from lslm_eval.trainers.objective import response_logits
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ class RepeatConfig:
     max_steps: int = 840
     batch_size: int = 16
     max_grad_norm: float = 1.0
-    bf16: bool = True  # autocast the LLM forward and backward (CPU bfloat16); the adaptor's weights stay float32
+    bf16: bool | str = "auto"  # autocast the LLM forward and backward (CPU bfloat16; auto: where the CPU has it natively)
     save_every: int = 140
     log_every: int = 10
 
@@ -83,6 +83,7 @@ class RepeatConfig:
         if min(self.texts, self.max_steps, self.batch_size, self.save_every, self.log_every, self.answer_tokens) < 1:
             raise ValueError("texts, max_steps, batch_size, save_every, log_every and answer_tokens must be at least 1")
         check_voices(self.voices, self.voices_per_text)
+        self.bf16 = cpu_bf16(self.bf16)
         if not 0.0 <= self.answer_fraction <= 1.0:
             raise ValueError(f"answer_fraction is a share in [0, 1]; got {self.answer_fraction}")
         if self.repeat_turn.count(AUDIO_PLACEHOLDER) != 1:

@@ -10,6 +10,7 @@ own draws are functions of (seed, step), so a resumed run repeats the uninterrup
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -21,10 +22,31 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
+log = logging.getLogger(__name__)
+
 LOG_FILE = "train_log.jsonl"
 CHECKPOINT_PREFIX = "checkpoint-"
 
 BatchLoss = Callable[[list[int], int], dict]  # (batch indices, step) -> {"loss": Tensor to minimise, name: float to log}
+
+
+def native_bf16() -> bool:
+    """Whether this CPU computes bfloat16 matrix products natively (oneDNN's AVX512-BF16 or AMX kernels)."""
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def cpu_bf16(requested: bool | str, option: str = "bf16") -> bool:
+    """A stage's `bf16` option as the autocast switch: "auto" is on where the CPU computes bfloat16 natively and off
+    elsewhere; true or false as asked, true with a warning where bfloat16 is emulated (on an AVX2-only EPYC a
+    transcript-stage step took 235-245 s in bfloat16 against about 16 s in float32: docs/offline-default.md)."""
+    if requested == "auto":
+        return native_bf16()
+    if not isinstance(requested, bool):
+        raise ValueError(f"{option} is true, false or auto; got {requested!r}")
+    if requested and not native_bf16():
+        log.warning("%s: true, but this CPU has no native bfloat16 (no AVX512-BF16 or AMX): autocast is emulated and "
+                    "many times slower than float32; pass --%s auto or false", option, option)
+    return requested
 
 
 def length_buckets(lengths: list[int], batch_size: int, seed: int, epoch: int) -> list[list[int]]:
