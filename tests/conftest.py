@@ -113,3 +113,24 @@ def save_tiny_parts(tiny_tokenizer):
         return folder / whisper_name, folder / llm_name
 
     return save
+
+
+@pytest.fixture()
+def ctc_clip_cache(tmp_path, tiny_tokenizer):
+    """A cached-frame stage's clip cache (trainers/clips.py) for 12 CTC-corpus texts, frames long enough for CTC:
+    -> (cache dir, texts)."""
+    import json
+
+    from safetensors.torch import save_file
+
+    from lslm_eval.trainers.clips import FRAMES_FILE, TEXTS_FILE, VOICES
+    from lslm_eval.trainers.ctc_corpus import ctc_texts
+
+    texts = ctc_texts(12, tiny_tokenizer, seed=0)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    rows = [{"text": t, "voice": VOICES[i % len(VOICES)][0], "rate": VOICES[i % len(VOICES)][1]} for i, t in enumerate(texts)]
+    (cache / TEXTS_FILE).write_text("".join(json.dumps(r) + "\n" for r in rows))
+    generator = torch.Generator().manual_seed(0)
+    save_file({str(i): torch.randn(80 + 4 * i, 16, generator=generator).half() for i in range(len(texts))}, str(cache / FRAMES_FILE))
+    return cache, texts

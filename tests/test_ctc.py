@@ -99,25 +99,16 @@ def test_the_cache_speaks_each_clip_once_and_more_voices_encode_only_the_new_cli
         CTCConfig(voices=voices, voices_per_text=4)
 
 
-def test_a_resumed_ctc_run_repeats_the_uninterrupted_one_head_included(tmp_path, tiny_tokenizer, save_tiny_parts):
+def test_a_resumed_ctc_run_repeats_the_uninterrupted_one_head_included(tmp_path, save_tiny_parts, ctc_clip_cache):
     import json
     import shutil
 
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import load_file
 
-    from lslm_eval.trainers.clips import FRAMES_FILE, TEXTS_FILE
     from lslm_eval.trainers.ctc import STATE_FILE, train
-    from lslm_eval.trainers.ctc_corpus import ctc_texts
 
     whisper_file, llm_dir = save_tiny_parts(tmp_path)
-    texts = ctc_texts(12, tiny_tokenizer, seed=0)
-    voices = CTCConfig().voices
-    cache = tmp_path / "cache"
-    cache.mkdir()
-    rows = [{"text": t, "voice": voices[i % len(voices)][0], "rate": voices[i % len(voices)][1]} for i, t in enumerate(texts)]
-    (cache / TEXTS_FILE).write_text("".join(json.dumps(r) + "\n" for r in rows))
-    generator = torch.Generator().manual_seed(0)
-    save_file({str(i): torch.randn(80 + 4 * i, 16, generator=generator).half() for i in range(len(texts))}, str(cache / FRAMES_FILE))
+    cache, _ = ctc_clip_cache
     options = {"encoder": str(whisper_file), "llm": str(llm_dir), "cache_dir": str(cache), "texts": 12, "stack": 2,
                "adaptor_hidden": 24, "batch_size": 4, "max_steps": 4, "save_every": 2, "log_every": 1,
                "warmup_steps": 1, "negatives": 8, "dropout": 0.2}

@@ -146,24 +146,16 @@ def test_the_stage_command_names_a_bad_option_without_a_traceback(tmp_path, caps
     assert "r.yaml: unknown repeat-stage options ['max_step']" in capsys.readouterr().err
 
 
-def test_the_ctc_term_keeps_the_ctc_geometry_and_needs_the_ctc_head(tmp_path, tiny_tokenizer, save_tiny_parts):
+def test_the_ctc_term_keeps_the_ctc_geometry_and_needs_the_ctc_head(tmp_path, save_tiny_parts, ctc_clip_cache):
     """ctc_weight > 0 adds the CTC stage's loss, its head read from the stage-1 checkpoint: after the same steps the
     adaptor's CTC loss is lower with the term than without; a checkpoint with no CTC head is refused by name."""
     from lslm_eval.model import LSLM
-    from lslm_eval.trainers.clips import FRAMES_FILE, TEXTS_FILE
+    from lslm_eval.trainers.clips import FRAMES_FILE
     from lslm_eval.trainers.ctc import CTCConfig, train as train_ctc
-    from lslm_eval.trainers.ctc_corpus import ctc_texts
     from lslm_eval.trainers.repeat import CTCTerm
 
     whisper_file, llm_dir = save_tiny_parts(tmp_path)
-    texts = ctc_texts(12, tiny_tokenizer, seed=0)
-    voices = CTCConfig().voices
-    cache = tmp_path / "cache"
-    cache.mkdir()
-    rows = [{"text": t, "voice": voices[i % len(voices)][0], "rate": voices[i % len(voices)][1]} for i, t in enumerate(texts)]
-    (cache / TEXTS_FILE).write_text("".join(json.dumps(r) + "\n" for r in rows))
-    generator = torch.Generator().manual_seed(0)
-    save_file({str(i): torch.randn(80 + 4 * i, 16, generator=generator).half() for i in range(len(texts))}, str(cache / FRAMES_FILE))
+    cache, texts = ctc_clip_cache
     stage1 = train_ctc(CTCConfig.from_dict({"encoder": str(whisper_file), "llm": str(llm_dir), "cache_dir": str(cache),
                                             "texts": 12, "stack": 2, "adaptor_hidden": 24, "batch_size": 4, "max_steps": 6,
                                             "save_every": 6, "warmup_steps": 1, "negatives": 0, "output_dir": str(tmp_path / "ctc")}))
