@@ -37,8 +37,8 @@ def native_bf16() -> bool:
 
 def cpu_bf16(requested: bool | str, option: str = "bf16") -> bool:
     """A stage's `bf16` option as the autocast switch: "auto" is on where the CPU computes bfloat16 natively and off
-    elsewhere; true or false as asked, true with a warning where bfloat16 is emulated (on an AVX2-only EPYC the first
-    transcript-stage step took 235-245 s in bfloat16, float32 steps 15-17 s: docs/offline-default.md)."""
+    elsewhere; true or false as asked, true with a warning where bfloat16 is emulated (on an AVX2-only EPYC a
+    transcript-stage step took 210-260 s in bfloat16, 12-17 s in float32: docs/offline-default.md)."""
     if requested == "auto":
         return native_bf16()
     if not isinstance(requested, bool):
