@@ -163,10 +163,12 @@ def test_the_ctc_term_keeps_the_ctc_geometry_and_needs_the_ctc_head(tmp_path, sa
                "batch_size": 4, "max_steps": 6, "save_every": 6, "log_every": 1, "warmup_steps": 1, "lr": 3e-2,
                "bf16": False, "ctc_negatives": 0}
 
+    stored = load_file(str(cache / FRAMES_FILE))
+    frames = [stored[str(i)] for i in range(12)]
+
     def ctc_after(weight):
         last = train(RepeatConfig.from_dict({**options, "ctc_weight": weight, "output_dir": str(tmp_path / f"w{weight}")}))
         lslm = LSLM.from_pretrained(last, dtype="float32")
-        frames = [load_file(str(cache / FRAMES_FILE))[str(i)] for i in range(12)]
         term = CTCTerm(lslm, RepeatConfig.from_dict({**options, "ctc_weight": 1.0}), texts, frames)
         with torch.no_grad():
             return term(list(range(12)), 0).item(), last.parent / "train_log.jsonl"

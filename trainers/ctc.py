@@ -107,6 +107,16 @@ class CTCHead(nn.Module):
         return F.log_softmax(-dist.float() / self.log_tau.exp(), dim=-1)
 
 
+def fits_ctc(ids: list[int], n_frames: int, stack: int) -> bool:
+    """Whether a clip trains the CTC loss: some tokens, and at most 0.8 of them per adaptor frame (room for blanks)."""
+    return 0 < len(ids) <= 0.8 * math.ceil(n_frames / stack)
+
+
+def step_generator(seed: int, step: int) -> torch.Generator:
+    """The CTC loss's own draws (sampled negatives, frame dropout) at one step: a function of (seed, step)."""
+    return torch.Generator().manual_seed(seed * 1_000_003 + step)
+
+
 def ctc_loss(adaptor: nn.Module, head: CTCHead, frames: list[Tensor], targets: list[list[int]], bf16: bool,
              negatives: int = 0, generator: torch.Generator | None = None, dropout: float = 0.0) -> Tensor:
     """Mean CTC loss per target token of one batch. frames: (T_i, d_enc) each; targets: LLM token ids each.
@@ -150,7 +160,7 @@ def train(config: CTCConfig, resume: bool = False) -> Path:
     lslm.requires_grad_(False)
     texts, frames = build_cache(config, lslm)
     targets = [lslm.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
-    keep = [i for i in range(len(texts)) if 0 < len(targets[i]) <= 0.8 * math.ceil(frames[i].shape[0] / config.stack)]
+    keep = [i for i in range(len(texts)) if fits_ctc(targets[i], frames[i].shape[0], config.stack)]
     if len(keep) < len(texts):
         log.warning("%d of %d clips are too short for their token count and are left out", len(texts) - len(keep), len(texts))
     token_ids = sorted({t for i in keep for t in targets[i]})
@@ -159,7 +169,7 @@ def train(config: CTCConfig, resume: bool = False) -> Path:
 
     def batch_loss(batch: list[int], step: int) -> dict:
         clips = [keep[j] for j in batch]
-        generator = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
+        generator = step_generator(config.seed, step)
         loss = ctc_loss(lslm.adaptor, head, [frames[i] for i in clips], [targets[i] for i in clips], config.bf16,
                         config.negatives, generator, config.dropout)
         return {"loss": loss, "tau": head.log_tau.exp().item()}

@@ -166,7 +166,7 @@ class CTCTerm:
     clips the stage left out (a token outside its vocabulary, too many tokens for the frames) are left out here."""
 
     def __init__(self, lslm, config: RepeatConfig, texts: list[str], frames: list):
-        from lslm_eval.trainers.ctc import STATE_FILE as CTC_STATE, CTCHead
+        from lslm_eval.trainers.ctc import STATE_FILE as CTC_STATE, CTCHead, fits_ctc
 
         file = Path(config.init_checkpoint) / CTC_STATE
         if not file.is_file():
@@ -177,20 +177,18 @@ class CTCTerm:
         self.head.load_state_dict(state)
         self.head.requires_grad_(False)
         self.lslm, self.config, self.frames = lslm, config, frames
-        stack = lslm.adaptor.stack
         self.targets = [lslm.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
-        self.usable = [0 < len(ids) <= 0.8 * -(-f.shape[0] // stack) and all(t in self.head.index for t in ids)
+        self.usable = [fits_ctc(ids, f.shape[0], lslm.adaptor.stack) and all(t in self.head.index for t in ids)
                        for ids, f in zip(self.targets, frames)]
 
     def __call__(self, batch: list[int], step: int):
-        from lslm_eval.trainers.ctc import ctc_loss
+        from lslm_eval.trainers.ctc import ctc_loss, step_generator
 
         clips = [i for i in batch if self.usable[i]]
         if not clips:
             return torch.zeros(())
-        generator = torch.Generator().manual_seed(self.config.seed * 1_000_003 + step)
         return ctc_loss(self.lslm.adaptor, self.head, [self.frames[i] for i in clips], [self.targets[i] for i in clips],
-                        False, self.config.ctc_negatives, generator)
+                        False, self.config.ctc_negatives, step_generator(self.config.seed, step))
 
 
 def train(config: RepeatConfig, resume: bool = False) -> Path:
