@@ -53,6 +53,7 @@ class LSLMConfig:
     stack: int = 5  # encoder frames per speech embedding
     adaptor_hidden: int = 2048
     activation: str = "gelu"
+    ctc_tokens: int = 0  # > 0: CTC compression over that many token classes (lslm_eval.compress), one row per token said
     encoder_dim: int | None = None  # filled from the loaded encoder; checked on load
     llm_dim: int | None = None  # filled from the loaded LLM; checked on load
     system_prompt: str | None = None
@@ -247,7 +248,8 @@ class LSLM(nn.Module):
         return self.llm.get_input_embeddings()(ids.to(self.device))
 
     def embed_speech(self, wavs: Sequence[np.ndarray | Tensor]) -> list[Tensor]:
-        """Each waveform (n_i,) 16 kHz -> speech embeddings (ceil(T_i / N), d_llm). An entry may instead be
+        """Each waveform (n_i,) 16 kHz -> speech embeddings (ceil(T_i / N), d_llm), or one per token said under CTC
+        compression (config.ctc_tokens). An entry may instead be
         its encoder frames (T_i, d_enc) from `frozen_speech` (the trainer caches them): only the adaptor runs.
 
         Clips are encoded in padded batches whose padding is masked (SpeechEncoder.encode_batch:
@@ -259,7 +261,8 @@ class LSLM(nn.Module):
         encoded = iter(self.encoder.encode_batch([w for w, f in zip(wavs, is_frames) if not f]) if not all(is_frames) else [])
         param = next(self.adaptor.parameters())
         frames = [w.to(param.device, param.dtype) if f else next(encoded) for w, f in zip(wavs, is_frames)]
-        embeddings = [self.adaptor(f.unsqueeze(0))[0] for f in frames]
+        table = self.llm.get_input_embeddings().weight
+        embeddings = [self.adaptor.compress(self.adaptor(f.unsqueeze(0))[0], table) for f in frames]
         for embedding in embeddings:  # the audio was checked finite: non-finite here means damaged weights
             integrity.finite_or_raise(embedding, f"the speech embeddings of {self.describe()} (its encoder or adaptor weights are damaged)")
         return embeddings
@@ -270,8 +273,10 @@ class LSLM(nn.Module):
             return self.encoder(wav).cpu()
 
     def speech_parameters(self) -> list[nn.Parameter]:
-        """The adaptor's parameters: trainable in every training mode."""
-        return list(self.adaptor.parameters())
+        """The adaptor's parameters: trainable in every training mode (a CTC compressor's are not: it is the CTC
+        stage's head, frozen after that stage)."""
+        frozen = set() if self.adaptor.compressor is None else {id(p) for p in self.adaptor.compressor.parameters()}
+        return [p for p in self.adaptor.parameters() if id(p) not in frozen]
 
     def build_items(self, user_turns: Sequence[str], wavs: Sequence | None = None, transcripts: Sequence[str | None] | None = None) -> list[PromptItem]:
         """One PromptItem per request; wavs[i] None (or no wavs) means a text request."""

@@ -76,6 +76,10 @@ def test_config_names_bad_options():
 
 @pytest.fixture()
 def stage_inputs(tmp_path, tiny_tokenizer, save_tiny_parts):
+    return make_stage_inputs(tmp_path, tiny_tokenizer, save_tiny_parts)
+
+
+def make_stage_inputs(tmp_path, tiny_tokenizer, save_tiny_parts):
     """A stage-1 checkpoint of tiny parts and a frame cache holding the texts the stage will ask for."""
     from lslm_eval.model import LSLM, LSLMConfig
     from lslm_eval.trainers.clips import FRAMES_FILE, TEXTS_FILE

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lslm_eval.compress import CTCCompressor
 from lslm_eval.trainers.clips import VOICES, build_cache, check_voices
 from lslm_eval.trainers.stage import cpu_bf16, previous_checkpoint, run_stage
 
@@ -83,28 +84,23 @@ class CTCConfig:
         return cls(**data)
 
 
-class CTCHead(nn.Module):
-    """Distance logits of adaptor frames over (blank, the used tokens' frozen embeddings)."""
+class CTCHead(CTCCompressor):
+    """The CTCCompressor while it trains: distance logits of adaptor frames over (blank, the used tokens' frozen
+    embeddings), the vocabulary rows cached; its state (blank, log_tau, vocab_ids) is the compressor's."""
 
-    def __init__(self, embeddings: Tensor, token_ids: list[int]):
-        super().__init__()
-        vocab = embeddings[torch.tensor(token_ids)].detach().float()
-        self.register_buffer("vocab", vocab, persistent=False)  # (V', d)
+    def __init__(self, embeddings: Tensor, token_ids: list[int], init: bool = True):
+        super().__init__(embeddings.shape[1], len(token_ids))
+        self.vocab_ids.copy_(torch.tensor(token_ids, dtype=torch.long))
+        if init:
+            self.init_from(embeddings, token_ids)
+        self.register_buffer("vocab", embeddings[self.vocab_ids].detach().float(), persistent=False)  # (V', d)
         self.token_ids = list(token_ids)
-        self.register_buffer("vocab_ids", torch.tensor(self.token_ids))  # saved with the state: a reader rebuilds the head
-        self.blank = nn.Parameter(embeddings.detach().float().mean(0))
-        # tau starts at an eighth of the mean squared embedding norm: a frame on an embedding then outscores the
-        # others by about 16 nats (the mean squared distance between two embeddings is twice the squared norm)
-        self.log_tau = nn.Parameter(torch.tensor(math.log(vocab.pow(2).sum(-1).mean().item() / 8)))
         self.index = {tid: i + 1 for i, tid in enumerate(token_ids)}  # class 0 is the blank
 
     def forward(self, h: Tensor, classes: Tensor | None = None) -> Tensor:
         """h (B, T, d) -> log-probabilities (B, T, 1 + V') over (blank, the tokens), or (B, T, 1 + len(classes))
         over (blank, the tokens at positions `classes` of token_ids) when given (sampled negatives)."""
-        vocab = self.vocab if classes is None else self.vocab[classes]
-        table = torch.cat([self.blank.unsqueeze(0), vocab], 0).to(h.dtype)
-        dist = h.pow(2).sum(-1, keepdim=True) - 2 * h @ table.T + table.pow(2).sum(-1)
-        return F.log_softmax(-dist.float() / self.log_tau.exp(), dim=-1)
+        return self.log_probs(h, self.vocab if classes is None else self.vocab[classes])
 
 
 def fits_ctc(ids: list[int], n_frames: int, stack: int) -> bool:

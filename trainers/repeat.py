@@ -10,7 +10,9 @@ Both are trained by cross-entropy on the response tokens; the answers also by `d
 divergence from the text twin's distribution at each answer token (the same user turn with the transcript in place
 of the speech, the frozen LLM reading it: ultravox's objective). With `ctc_weight` > 0 the CTC stage's own loss on
 every clip (its head frozen, read from init_checkpoint) is added with that weight, so the frames keep the CTC
-geometry (each on the embedding of the token said there) while the LLM teaches what it reads. The repeat task gives every word of the clip a target, so the
+geometry (each on the embedding of the token said there) while the LLM teaches what it reads. With `compress` the
+same frozen head joins the adaptor as its CTC compressor (lslm_eval.compress): the LLM reads, and is trained on, one
+averaged embedding per token said, and the checkpoints carry the compressor. The repeat task gives every word of the clip a target, so the
 frames must carry content, not only form; the answer task keeps the evaluation's form answering, not repeating.
 The LLM is frozen: only the adaptor trains, so the text twin is the same model at every checkpoint.
 
@@ -66,6 +68,7 @@ class RepeatConfig:
     distill_weight: float = 1.0
     ctc_weight: float = 0.0  # > 0: keep the CTC stage's loss (its head, frozen, from init_checkpoint) as a term
     ctc_negatives: int = 1024  # the CTC term's sampled softmax, as the CTC stage's `negatives`
+    compress: bool = False  # CTC compression (lslm_eval.compress): the CTC stage's head, frozen, joins the adaptor
     lr: float = 1e-3
     warmup_steps: int = 20
     max_steps: int = 840
@@ -161,21 +164,44 @@ class RepeatObjective:
         return out.loss + config.distill_weight * kl, out.loss.detach(), kl.detach()
 
 
+def ctc_head(lslm, checkpoint: str, needed_by: str):
+    """The CTC stage's head (blank, tau, vocabulary), frozen: the adaptor's own compressor if it has one, else the one
+    saved in the CTC stage's checkpoint (ctc_state.pt)."""
+    from lslm_eval.trainers.ctc import STATE_FILE as CTC_STATE, CTCHead
+
+    embeddings = lslm.llm.get_input_embeddings().weight
+    if lslm.adaptor.compressor is not None:
+        state = lslm.adaptor.compressor.state_dict()
+    else:
+        file = Path(checkpoint) / CTC_STATE
+        if not file.is_file():
+            raise ValueError(f"{needed_by} needs the CTC stage's head: {file} not found "
+                             "(init_checkpoint must be a checkpoint of trainers/ctc.py)")
+        state = torch.load(file, weights_only=True)["head"]
+    head = CTCHead(embeddings, state["vocab_ids"].tolist(), init=False)
+    head.load_state_dict(state)
+    return head.requires_grad_(False)
+
+
+def attach_compressor(lslm, config: RepeatConfig) -> None:
+    """Give the adaptor the CTC stage's head as its compressor (frozen; saved with the adaptor, named in config)."""
+    from lslm_eval.compress import CTCCompressor
+
+    head = ctc_head(lslm, config.init_checkpoint, "compress: true")
+    compressor = CTCCompressor(head.blank.shape[0], len(head.token_ids))
+    compressor.load_state_dict(head.state_dict())
+    lslm.adaptor.compressor = compressor.requires_grad_(False)
+    lslm.config.ctc_tokens = len(head.token_ids)
+
+
 class CTCTerm:
     """The CTC stage's loss on a batch's clips, its head (blank, tau, vocabulary) frozen as init_checkpoint left it;
     clips the stage left out (a token outside its vocabulary, too many tokens for the frames) are left out here."""
 
     def __init__(self, lslm, config: RepeatConfig, texts: list[str], frames: list):
-        from lslm_eval.trainers.ctc import STATE_FILE as CTC_STATE, CTCHead, fits_ctc
+        from lslm_eval.trainers.ctc import fits_ctc
 
-        file = Path(config.init_checkpoint) / CTC_STATE
-        if not file.is_file():
-            raise ValueError(f"ctc_weight {config.ctc_weight} needs the CTC stage's head: {file} not found "
-                             "(init_checkpoint must be a checkpoint of trainers/ctc.py)")
-        state = torch.load(file, weights_only=True)["head"]
-        self.head = CTCHead(lslm.llm.get_input_embeddings().weight, state["vocab_ids"].tolist())
-        self.head.load_state_dict(state)
-        self.head.requires_grad_(False)
+        self.head = ctc_head(lslm, config.init_checkpoint, f"ctc_weight {config.ctc_weight}")
         self.lslm, self.config, self.frames = lslm, config, frames
         self.targets = [lslm.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
         self.usable = [fits_ctc(ids, f.shape[0], lslm.adaptor.stack) and all(t in self.head.index for t in ids)
@@ -199,6 +225,8 @@ def train(config: RepeatConfig, resume: bool = False) -> Path:
     lslm = LSLM.from_pretrained(config.init_checkpoint, dtype="float32")
     lslm.requires_grad_(False)
     lslm.llm.eval()
+    if config.compress:
+        attach_compressor(lslm, config)
     texts, frames = build_cache(config, lslm)  # one per clip; the first n are the n distinct texts
     n = len(texts) // config.voices_per_text
     n_answer = min(config.answer_texts, n)

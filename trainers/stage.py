@@ -95,7 +95,9 @@ def run_stage(config, name: str, lslm, lengths: list[int], batch_loss: BatchLoss
     modules = modules or {}
     adaptor = lslm.adaptor.float()
     adaptor.requires_grad_(True)
-    params = list(adaptor.parameters()) + [p for m in modules.values() for p in m.parameters()]
+    if adaptor.compressor is not None:  # the CTC stage's head, frozen in every later stage
+        adaptor.compressor.requires_grad_(False)
+    params = [p for p in adaptor.parameters() if p.requires_grad] + [p for m in modules.values() for p in m.parameters()]
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=0.0)
     schedule = lambda step: min(1.0, (step + 1) / config.warmup_steps) * 0.5 * (1 + math.cos(math.pi * min(1.0, step / config.max_steps)))  # noqa: E731
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
