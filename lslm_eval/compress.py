@@ -66,10 +66,21 @@ class CTCCompressor(nn.Module):
         dist = h.pow(2).sum(-1, keepdim=True) - 2 * h @ table.T + table.pow(2).sum(-1)
         return F.log_softmax(-dist.float() / self.log_tau.exp(), dim=-1)
 
+    def class_table(self, embeddings: Tensor, device) -> Tensor:
+        """(1 + V, d) float32 on `device`: the blank and the vocabulary rows of `embeddings`, gathered once and kept
+        until the embeddings, the blank or the vocabulary change (every clip of every batch reads the same table)."""
+        key = (embeddings.data_ptr(), embeddings._version, self.blank._version, self.vocab_ids._version, str(device))
+        cached = self.__dict__.get("_class_table")
+        if cached is None or cached[0] != key:
+            with torch.no_grad():
+                table = self.table(embeddings[self.vocab_ids].float()).to(device)
+            self.__dict__["_class_table"] = cached = (key, table)
+        return cached[1]
+
     def classes(self, h: Tensor, embeddings: Tensor) -> list[int]:
         """The greedy path of h (T, d): each frame's nearest class (tau does not change an argmin)."""
         with torch.no_grad():
-            table = self.table(embeddings[self.vocab_ids].float()).to(h.device)
+            table = self.class_table(embeddings, h.device)
             hf = h.detach().float()
             dist = -2 * hf @ table.T + table.pow(2).sum(-1)  # ||h||^2 is the same for every class of a frame
             return dist.argmin(-1).tolist()

@@ -44,6 +44,25 @@ def test_a_clip_that_is_all_blank_keeps_one_row_the_mean_of_its_frames():
     assert out.shape == (1, 8) and torch.allclose(out[0], frames.mean(0))
 
 
+def test_the_class_table_is_gathered_once_and_rebuilt_when_the_blank_or_the_embeddings_change():
+    torch.manual_seed(1)
+    embeddings = 4 * torch.randn(30, 8)
+    compressor = compressor_on(embeddings, [4, 9, 17])
+    frames = embeddings[[9, 9, 4]] + 0.01 * torch.randn(3, 8)
+    gathered = []
+    original = compressor.table
+    compressor.table = lambda vocab: gathered.append(1) or original(vocab)
+    for _ in range(3):
+        assert compressor.classes(frames, embeddings) == [2, 2, 1]
+    assert len(gathered) == 1
+    with torch.no_grad():
+        compressor.blank.copy_(embeddings[9])  # the blank now sits on token 9: its frames turn blank
+    assert compressor.classes(frames, embeddings) == [0, 0, 1] and len(gathered) == 2
+    with torch.no_grad():
+        embeddings[4] += 100  # token 4 moves away: a stale table would still find it
+    assert compressor.classes(frames, embeddings)[2] != 1 and len(gathered) == 3
+
+
 def test_the_ctc_head_is_a_compressor_its_state_loads_into_one():
     embeddings = torch.randn(40, 16)
     head = CTCHead(embeddings, [3, 8, 30])

@@ -41,6 +41,7 @@ from tqdm import tqdm
 
 from lslm_eval.prompt import AUDIO_PLACEHOLDER
 from lslm_eval.trainers.clips import VOICES, build_cache, check_voices
+from lslm_eval.trainers.ctc_corpus import check_corpus
 from lslm_eval.trainers.stage import cpu_bf16, previous_checkpoint, run_stage
 from lslm_eval.trainers.objective import response_logits
 
@@ -58,6 +59,7 @@ class RepeatConfig:
     output_dir: str = "runs/offline-repeat"
     cache_dir: str = "ctc-data"  # the CTC stage's cache: the same texts, voices and frames
     texts: int = 8000
+    corpus: str = "runs"  # the broad 40% of the texts (trainers/ctc_corpus.py CORPORA): "runs" or "wordnet"
     seed: int = 0
     voices: list = field(default_factory=lambda: [list(v) for v in VOICES])
     voices_per_text: int = 1  # as the CTC stage: clip c speaks text c % texts
@@ -86,6 +88,7 @@ class RepeatConfig:
         if min(self.texts, self.max_steps, self.batch_size, self.save_every, self.log_every, self.answer_tokens) < 1:
             raise ValueError("texts, max_steps, batch_size, save_every, log_every and answer_tokens must be at least 1")
         check_voices(self.voices, self.voices_per_text)
+        check_corpus(self.corpus)
         self.bf16 = cpu_bf16(self.bf16)
         if not 0.0 <= self.answer_fraction <= 1.0:
             raise ValueError(f"answer_fraction is a share in [0, 1]; got {self.answer_fraction}")
@@ -164,21 +167,26 @@ class RepeatObjective:
         return out.loss + config.distill_weight * kl, out.loss.detach(), kl.detach()
 
 
-def ctc_head(lslm, checkpoint: str, needed_by: str):
-    """The CTC stage's head (blank, tau, vocabulary), frozen: the adaptor's own compressor if it has one, else the one
-    saved in the CTC stage's checkpoint (ctc_state.pt)."""
-    from lslm_eval.trainers.ctc import STATE_FILE as CTC_STATE, CTCHead
+def ctc_state(lslm, checkpoint: str, needed_by: str) -> dict:
+    """The CTC stage's head state (blank, log_tau, vocab_ids): the adaptor's own compressor's if it has one, else the
+    one saved in the CTC stage's checkpoint (ctc_state.pt)."""
+    from lslm_eval.trainers.ctc import STATE_FILE as CTC_STATE
 
-    embeddings = lslm.llm.get_input_embeddings().weight
     if lslm.adaptor.compressor is not None:
-        state = lslm.adaptor.compressor.state_dict()
-    else:
-        file = Path(checkpoint) / CTC_STATE
-        if not file.is_file():
-            raise ValueError(f"{needed_by} needs the CTC stage's head: {file} not found "
-                             "(init_checkpoint must be a checkpoint of trainers/ctc.py)")
-        state = torch.load(file, weights_only=True)["head"]
-    head = CTCHead(embeddings, state["vocab_ids"].tolist(), init=False)
+        return lslm.adaptor.compressor.state_dict()
+    file = Path(checkpoint) / CTC_STATE
+    if not file.is_file():
+        raise ValueError(f"{needed_by} needs the CTC stage's head: {file} not found "
+                         "(init_checkpoint must be a checkpoint of trainers/ctc.py)")
+    return torch.load(file, weights_only=True)["head"]
+
+
+def ctc_head(lslm, checkpoint: str, needed_by: str):
+    """The CTC stage's head, frozen, as that stage trained it (CTCHead: log-probabilities over its classes)."""
+    from lslm_eval.trainers.ctc import CTCHead
+
+    state = ctc_state(lslm, checkpoint, needed_by)
+    head = CTCHead(lslm.llm.get_input_embeddings().weight, state["vocab_ids"].tolist(), init=False)
     head.load_state_dict(state)
     return head.requires_grad_(False)
 
@@ -187,11 +195,11 @@ def attach_compressor(lslm, config: RepeatConfig) -> None:
     """Give the adaptor the CTC stage's head as its compressor (frozen; saved with the adaptor, named in config)."""
     from lslm_eval.compress import CTCCompressor
 
-    head = ctc_head(lslm, config.init_checkpoint, "compress: true")
-    compressor = CTCCompressor(head.blank.shape[0], len(head.token_ids))
-    compressor.load_state_dict(head.state_dict())
+    state = ctc_state(lslm, config.init_checkpoint, "compress: true")
+    compressor = CTCCompressor(state["blank"].shape[0], len(state["vocab_ids"]))
+    compressor.load_state_dict(state)
     lslm.adaptor.compressor = compressor.requires_grad_(False)
-    lslm.config.ctc_tokens = len(head.token_ids)
+    lslm.config.ctc_tokens = len(state["vocab_ids"])
 
 
 class CTCTerm:
