@@ -39,7 +39,7 @@ def main(path: str, n: int = 120) -> None:
     torch.set_num_threads(1)
     model = LSLM.from_pretrained(path, dtype="float32")
     config = CTCConfig.from_dict(model.config.extra["ctc"])
-    texts = ctc_texts(config.texts, model.tokenizer, seed=config.seed)
+    texts = ctc_texts(config.texts, model.tokenizer, seed=config.seed, corpus=config.corpus)
     state = torch.load(f"{path}/{STATE_FILE}", weights_only=True)["head"]
     head = CTCHead(model.llm.get_input_embeddings().weight, state["vocab_ids"].tolist())  # the stage's own classes
     head.load_state_dict(state)

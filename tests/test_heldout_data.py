@@ -68,6 +68,39 @@ def test_no_heldout_question_is_in_any_training_text_the_project_builds():
 
     corpus = {normalize(t) for t in ctc_texts(4000, Words(), seed=0)}
     assert len(corpus) == 4000 and not heldout & corpus
+    wordnet = {normalize(t) for t in ctc_texts(8000, None, seed=0, corpus="wordnet")}
+    assert len(wordnet) == 8000 and not heldout & wordnet
+
+
+def test_a_wordnet_sentence_that_equals_an_evaluation_item_is_never_drawn(monkeypatch):
+    from lslm_eval.trainers import ctc_corpus
+
+    item = sorted(evaluation_texts())[0]
+    pool = ("One ordinary sentence here.", item.capitalize() + "?")
+    monkeypatch.setattr(ctc_corpus, "wordnet_sentences", lambda: pool)
+    assert ctc_texts(2, None, seed=0, mix=(0.0, 0.0, 1.0), corpus="wordnet") == [pool[0]]
+
+
+def test_the_wordnet_file_is_the_documented_one_and_a_changed_file_is_refused(tmp_path, monkeypatch):
+    import gzip
+    import re
+
+    from lslm_eval.trainers import ctc_corpus
+
+    sentences = ctc_corpus.wordnet_sentences()
+    assert len(sentences) > 100_000 and list(sentences) == sorted(set(sentences))
+    assert all(re.fullmatch(r"[A-Z0-9][A-Za-z0-9 ,.'-]*\.", s) and 4 <= len(s.split()) <= 16 for s in sentences)
+    changed = tmp_path / "wordnet_sentences.txt.gz"
+    changed.write_bytes(gzip.compress(gzip.decompress(ctc_corpus.WORDNET_FILE.read_bytes()) + b"One more line here.\n"))
+    monkeypatch.setattr(ctc_corpus, "WORDNET_FILE", changed)
+    ctc_corpus.wordnet_sentences.cache_clear()
+    try:
+        with pytest.raises(ValueError, match="wordnet_sentences.txt.gz: sha256 .* expected"):
+            ctc_corpus.wordnet_sentences()
+    finally:
+        ctc_corpus.wordnet_sentences.cache_clear()
+    with pytest.raises(ValueError, match="unknown corpus 'books'"):
+        ctc_texts(10, None, corpus="books")
 
 
 def test_template_questions_that_equal_heldout_items_are_excluded():

@@ -49,7 +49,7 @@ def build_cache(config, lslm) -> tuple[list[str], list[Tensor]]:
 
     cache = Path(config.cache_dir)
     texts_file, frames_file = cache / TEXTS_FILE, cache / FRAMES_FILE
-    texts = ctc_texts(config.texts, lslm.tokenizer, seed=config.seed)
+    texts = ctc_texts(config.texts, lslm.tokenizer, seed=config.seed, corpus=config.corpus)
     rows = [{"text": texts[i], "voice": voice, "rate": rate} for i, voice, rate in spoken_clips(len(texts), config.voices, config.voices_per_text)]
     key = lambda row: (row["text"], row["voice"], int(row["rate"]))  # noqa: E731
     stored: dict = {}

@@ -30,6 +30,7 @@ from torch import Tensor, nn
 
 from lslm_eval.compress import CTCCompressor
 from lslm_eval.trainers.clips import VOICES, build_cache, check_voices
+from lslm_eval.trainers.ctc_corpus import check_corpus
 from lslm_eval.trainers.stage import cpu_bf16, previous_checkpoint, run_stage
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,7 @@ class CTCConfig:
     output_dir: str = "runs/ctc"
     cache_dir: str = "ctc-data"  # spoken texts + encoder frames, reused by every run with the same texts
     texts: int = 8000
+    corpus: str = "runs"  # the broad 40% of the texts (trainers/ctc_corpus.py CORPORA): "runs" or "wordnet"
     seed: int = 0
     voices: list = field(default_factory=lambda: [list(v) for v in VOICES])  # [espeak-ng voice, words per minute]
     voices_per_text: int = 1  # each text spoken in this many voices of the rotation (clips = texts x voices_per_text)
@@ -73,6 +75,7 @@ class CTCConfig:
         if min(self.texts, self.max_steps, self.batch_size, self.save_every, self.log_every) < 1:
             raise ValueError("texts, max_steps, batch_size, save_every and log_every must be at least 1")
         check_voices(self.voices, self.voices_per_text)
+        check_corpus(self.corpus)
         self.bf16 = cpu_bf16(self.bf16)
 
     @classmethod

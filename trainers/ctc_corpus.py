@@ -3,9 +3,12 @@
 Three kinds of sentence, in a fixed seeded mix:
     questions   the instruction templates (`make_instructions`), the form the adaptor must carry;
     statements  facts from the instruction word lists said as sentences ("The capital of Peru is Lima.");
-    word runs   4-9 words drawn from the LLM tokenizer's own whole-word tokens (the first VOCABULARY_WORDS in id
-                order: BPE merges the most frequent words first, so these are common English words and names), so
-                the acoustic-to-token map covers far more than the templates' words.
+    broad       sentences with a broad vocabulary, from one of two corpora (`CORPORA`):
+                "runs"     4-9 words drawn from the LLM tokenizer's own whole-word tokens (the first VOCABULARY_WORDS
+                           in id order: BPE merges the most frequent words first, so these are common English words
+                           and names), so the acoustic-to-token map covers far more than the templates' words;
+                "wordnet"  readable sentences, WordNet 3.0's glosses and examples (trainers/data/, made by
+                           scripts/wordnet_sentences.py, checked by hash on load), drawn without replacement.
 No sentence whose normalized form is an evaluation item (`evaluation_texts`: every prompt of the shipped VoiceBench
 sample and of the held-out set, each MCQ prompt also line by line) is ever returned.
 """
@@ -13,13 +16,19 @@ sample and of the held-out set, each MCQ prompt also line by line) is ever retur
 from __future__ import annotations
 
 import functools
+import gzip
+import hashlib
 import random
 import re
+from pathlib import Path
 
 from lslm_eval.trainers import instructions as words
 from lslm_eval.trainers.instructions import make_instructions
 
 VOCABULARY_WORDS = 5000
+CORPORA = ("runs", "wordnet")
+WORDNET_FILE = Path(__file__).resolve().parent / "data" / "wordnet_sentences.txt.gz"
+WORDNET_SHA256 = "62121f1d71ab9fc4434e2f204aa5f2c7cb07ec822f42fb47c166f937ca36bc6b"  # of the uncompressed text
 WORD_TOKEN = re.compile(r"^ [A-Za-z]{3,12}$")  # a whole word with its leading space, as BPE writes it
 
 
@@ -72,19 +81,47 @@ def vocabulary_words(tokenizer, limit: int = VOCABULARY_WORDS) -> list[str]:
     return list(found)
 
 
+def check_corpus(corpus: str) -> None:
+    if corpus not in CORPORA:
+        raise ValueError(f"unknown corpus {corpus!r}; choose one of {list(CORPORA)}")
+
+
+@functools.cache
+def wordnet_sentences() -> tuple[str, ...]:
+    """The shipped WordNet sentences, in file order; refused when the file is not the one made for this project."""
+    data = gzip.decompress(WORDNET_FILE.read_bytes())
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != WORDNET_SHA256:
+        raise ValueError(f"{WORDNET_FILE}: sha256 {digest}, expected {WORDNET_SHA256} (rebuild it with "
+                         "scripts/wordnet_sentences.py, or restore it from git)")
+    return tuple(data.decode().splitlines())
+
+
 def word_run(rng: random.Random, vocab: list[str]) -> str:
     run = rng.sample(vocab, rng.randint(4, 9))
     run[0] = run[0][0].upper() + run[0][1:]
     return " ".join(run) + rng.choice([".", "?", "."])
 
 
-def ctc_texts(n: int, tokenizer, seed: int = 0, mix: tuple[float, float, float] = (0.4, 0.2, 0.4)) -> list[str]:
-    """`n` distinct training sentences (questions, statements, word runs in proportions `mix`), none an evaluation item."""
+def ctc_texts(n: int, tokenizer, seed: int = 0, mix: tuple[float, float, float] = (0.4, 0.2, 0.4),
+              corpus: str = "runs") -> list[str]:
+    """`n` distinct training sentences (questions, statements, broad sentences from `corpus` in proportions `mix`),
+    none an evaluation item; fewer only if the WordNet sentences run out."""
+    check_corpus(corpus)
     excluded = evaluation_texts()
     rng = random.Random(seed)
     n_questions = int(n * mix[0])
     questions = make_instructions(n_questions, seed=seed, exclude=set(excluded))
-    vocab = vocabulary_words(tokenizer)
+    if corpus == "runs":
+        vocab = vocabulary_words(tokenizer)
+        broad = lambda: word_run(rng, vocab)  # noqa: E731
+    else:
+        pool = wordnet_sentences()
+        order = iter(random.Random(seed).sample(range(len(pool)), len(pool)))
+
+        def broad():  # None once every sentence was drawn
+            index = next(order, None)
+            return None if index is None else pool[index]
     out, seen = [], set()
     for text in questions:
         key = normalize(text)
@@ -95,7 +132,9 @@ def ctc_texts(n: int, tokenizer, seed: int = 0, mix: tuple[float, float, float] 
     for _ in range(50 * n):
         if len(out) >= n:
             break
-        text = statements(rng) if len(out) < len(questions) + n_statements else word_run(rng, vocab)
+        text = statements(rng) if len(out) < len(questions) + n_statements else broad()
+        if text is None:
+            break
         key = normalize(text)
         if key not in excluded and key not in seen:
             seen.add(key)
