@@ -114,14 +114,10 @@ def ctc_texts(n: int, tokenizer, seed: int = 0, mix: tuple[float, float, float] 
     questions = make_instructions(n_questions, seed=seed, exclude=set(excluded))
     if corpus == "runs":
         vocab = vocabulary_words(tokenizer)
-        broad = lambda: word_run(rng, vocab)  # noqa: E731
+        broad = iter(lambda: word_run(rng, vocab), None)  # endless
     else:
         pool = wordnet_sentences()
-        order = iter(random.Random(seed).sample(range(len(pool)), len(pool)))
-
-        def broad():  # None once every sentence was drawn
-            index = next(order, None)
-            return None if index is None else pool[index]
+        broad = (pool[i] for i in random.Random(seed).sample(range(len(pool)), len(pool)))  # each sentence once
     out, seen = [], set()
     for text in questions:
         key = normalize(text)
@@ -132,7 +128,7 @@ def ctc_texts(n: int, tokenizer, seed: int = 0, mix: tuple[float, float, float] 
     for _ in range(50 * n):
         if len(out) >= n:
             break
-        text = statements(rng) if len(out) < len(questions) + n_statements else broad()
+        text = statements(rng) if len(out) < len(questions) + n_statements else next(broad, None)
         if text is None:
             break
         key = normalize(text)
