@@ -29,7 +29,7 @@ from .adaptor import Adaptor
 from .encoder import SpeechEncoder, load_encoder
 from .generation import DecodeStats, cut_at_stop  # noqa: F401  (cut_at_stop: re-exported)
 from .probe.hooks import find_decoder_layers
-from .prompt import PromptBatch, PromptBuilder, PromptItem, collate
+from .prompt import PromptBatch, PromptBuilder, PromptItem, collate, predicts_response
 
 CONFIG_FILE = "config.json"
 ADAPTOR_FILE = "adaptor.safetensors"
@@ -300,6 +300,16 @@ class LSLM(nn.Module):
             inputs_embeds=batch.inputs_embeds, attention_mask=batch.attention_mask,
             position_ids=batch.position_ids, labels=batch.labels, **kwargs,
         )
+
+    def response_logits(self, batch: PromptBatch) -> tuple[Tensor, Tensor]:
+        """(logits (n, V), targets (n,)) of a labelled batch's n response tokens, row-major. The vocabulary
+        projection runs only from the first position that predicts one on (`logits_to_keep`): the prompts'
+        positions (system turn, speech frames) never reach it, nor the loss's softmax."""
+        keep = predicts_response(batch.labels)
+        first = int(keep.any(0).nonzero()[0])
+        logits = self.llm(inputs_embeds=batch.inputs_embeds, attention_mask=batch.attention_mask,
+                          position_ids=batch.position_ids, logits_to_keep=keep.shape[1] - first).logits
+        return logits[keep[:, first:]], batch.labels[:, 1:][keep[:, :-1]]
 
     def generate(self, batch: PromptBatch, max_new_tokens: int = 256, do_sample: bool = False,
                  temperature: float = 1.0, top_p: float = 1.0, stop: Sequence[str] = (), max_rows: int | None = None,

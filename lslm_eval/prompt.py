@@ -23,6 +23,13 @@ _SENTINEL = "\uE000QUERY\uE000"  # a private-use code point no tokenizer templat
 IGNORE_INDEX = -100  # label of positions that carry no loss
 
 
+
+def predicts_response(labels: Tensor) -> Tensor:
+    """(B, S) bool: position t's logits predict a response token (labels[:, t + 1]); the last position never does."""
+    mask = torch.zeros_like(labels, dtype=torch.bool)
+    mask[:, :-1] = labels[:, 1:] != IGNORE_INDEX
+    return mask
+
 @dataclass
 class PromptItem:
     """One request: token ids around the query; the query is token ids (text) or embeddings (T_s, d)."""

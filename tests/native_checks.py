@@ -49,6 +49,17 @@ class FamilyChecks:
             assert twin.query == backend.tokenizer(text, add_special_tokens=False)["input_ids"]
         assert speech[0].query_len != speech[1].query_len  # the span follows the clip's length
 
+    def test_response_logits_are_the_forward_logits_at_the_response_positions(self, backend):
+        items = backend.build_items(TURNS[:2], wavs()[:2])
+        for item, response in zip(items, [[3, 4], [5, 6, 7]]):
+            item.response_ids = response
+        batch = backend.collate(items, padding_side="right")
+        with torch.no_grad():
+            full = backend(batch).logits
+            logits, targets = backend.response_logits(batch)
+        assert targets.tolist() == [3, 4, 5, 6, 7]
+        torch.testing.assert_close(logits, full[:, :-1][batch.labels[:, 1:] != -100], rtol=1e-5, atol=1e-5)
+
     def test_backend_embeddings_equal_the_models_own_merge(self, backend):
         clip = wavs()[1]
         inputs = backend.processor_inputs(TURNS[1], clip)

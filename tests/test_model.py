@@ -110,6 +110,23 @@ def test_lslm_is_a_complete_backend(tiny_lslm):
     assert tiny_lslm.language_model is tiny_lslm.llm and len(tiny_lslm.decoder_layers()) == 2
 
 
+def test_response_logits_are_the_full_logits_at_the_response_positions(tiny_lslm, noise_wavs):
+    """Only the positions that predict a response token are projected; they, and the loss over them, equal what
+    the full forward gives (rows of different prompt and response lengths, right-padded, speech and text)."""
+    import torch.nn.functional as F
+
+    items = tiny_lslm.build_items([AUDIO_PLACEHOLDER] * 3, [noise_wavs[0], None, noise_wavs[1]], [None, "a b c d e", None])
+    for item, response in zip(items, [[5, 6, 7], [8], [9, 10, 11, 12, 13]]):
+        item.response_ids = response
+    batch = tiny_lslm.collate(items, padding_side="right")
+    with torch.no_grad():
+        full = tiny_lslm(batch)
+        logits, targets = tiny_lslm.response_logits(batch)
+    assert targets.tolist() == [5, 6, 7, 8, 9, 10, 11, 12, 13]
+    torch.testing.assert_close(logits, full.logits[:, :-1][batch.labels[:, 1:] != -100], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(F.cross_entropy(logits, targets), full.loss, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("padded", [False, True])
 def test_batched_encoding_gives_each_clip_its_unbatched_frames(tiny_lslm, noise_wavs, padded):
     enc = tiny_lslm.encoder

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lslm_eval.model import ADAPTOR_FILE, FULL_LLM_DIR, PEFT_DIR, LSLM, CheckpointError, LSLMConfig, load_adaptor_state
-from lslm_eval.prompt import AUDIO_PLACEHOLDER, IGNORE_INDEX, PromptItem
+from lslm_eval.prompt import AUDIO_PLACEHOLDER, PromptItem
 from lslm_eval.trainers.config import TrainConfig
 
 
@@ -119,11 +119,6 @@ def load_trained_weights(model, checkpoint: Path) -> None:
         model.llm.load_state_dict(trained.state_dict())
 
 
-def response_logits(logits: Tensor, labels: Tensor) -> Tensor:
-    """logits (B, S, V), labels (B, S) -> (n, V): the logits that predict the n response tokens."""
-    return logits[:, :-1][labels[:, 1:] != IGNORE_INDEX]
-
-
 class InstructionObjective(nn.Module):
     """The training loss of one micro-batch: (loss, cross_entropy, kl), the last two detached.
 
@@ -148,16 +143,16 @@ class InstructionObjective(nn.Module):
     def forward(self, frames: Sequence[Tensor | None], instructions: Sequence[str], responses: Sequence[list[int]]):
         lslm = self.lslm
         batch = lslm.collate(self.build_items(frames, instructions, responses), padding_side="right")
-        out = lslm(batch)
+        student, targets = lslm.response_logits(batch)
+        student = student.float()
+        ce = F.cross_entropy(student, targets)
         if not self.distill_weight:
-            return out.loss, out.loss.detach(), torch.zeros_like(out.loss.detach())
+            return ce, ce.detach(), torch.zeros_like(ce.detach())
         teacher_batch = lslm.collate(self.build_items([None] * len(frames), instructions, responses), padding_side="right")
         lslm.language_model.eval()  # the target is the model's own deterministic text-input distribution (no dropout)
         with torch.no_grad():
-            teacher = lslm(teacher_batch).logits
+            target = lslm.response_logits(teacher_batch)[0].float()
         lslm.language_model.train(self.training)
-        student = response_logits(out.logits, batch.labels).float()
-        target = response_logits(teacher, teacher_batch.labels).float()
         kl = F.kl_div(F.log_softmax(student, -1), F.log_softmax(target, -1), log_target=True, reduction="batchmean")
-        return out.loss + self.distill_weight * kl, out.loss.detach(), kl.detach()
+        return ce + self.distill_weight * kl, ce.detach(), kl.detach()
 

@@ -39,11 +39,10 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from lslm_eval.prompt import AUDIO_PLACEHOLDER
+from lslm_eval.prompt import AUDIO_PLACEHOLDER, predicts_response
 from lslm_eval.trainers.clips import VOICES, build_cache, check_voices
 from lslm_eval.trainers.ctc_corpus import check_corpus
 from lslm_eval.trainers.stage import cpu_bf16, previous_checkpoint, run_stage
-from lslm_eval.trainers.objective import response_logits
 
 log = logging.getLogger(__name__)
 
@@ -155,16 +154,19 @@ class RepeatObjective:
         answer_rows = [i for i, r in enumerate(repeat) if not r]
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
             batch = lslm.collate(self.items([f.float() for f in frames], turns, texts, responses), padding_side="right")
-            out = lslm(batch)
+            logits, targets = lslm.response_logits(batch)
+            logits = logits.float()
+            ce = F.cross_entropy(logits, targets)
             if not config.distill_weight or not answer_rows:
-                return out.loss, out.loss.detach(), torch.zeros(())
+                return ce, ce.detach(), torch.zeros(())
             with torch.no_grad():
                 pick = lambda xs: [xs[i] for i in answer_rows]  # noqa: E731
                 twin = lslm.collate(self.items([None] * len(answer_rows), pick(turns), pick(texts), pick(responses)), padding_side="right")
-                teacher = response_logits(lslm(twin).logits, twin.labels).float()
-        student = response_logits(out.logits[answer_rows], batch.labels[answer_rows]).float()
-        kl = F.kl_div(F.log_softmax(student, -1), F.log_softmax(teacher, -1), log_target=True, reduction="batchmean")
-        return out.loss + config.distill_weight * kl, out.loss.detach(), kl.detach()
+                teacher = lslm.response_logits(twin)[0].float()
+        response_rows = predicts_response(batch.labels).sum(1)  # each row's response tokens, in the logits' order
+        answer = torch.repeat_interleave(torch.tensor([not r for r in repeat], device=logits.device), response_rows)
+        kl = F.kl_div(F.log_softmax(logits[answer], -1), F.log_softmax(teacher, -1), log_target=True, reduction="batchmean")
+        return ce + config.distill_weight * kl, ce.detach(), kl.detach()
 
 
 def ctc_state(lslm, checkpoint: str, needed_by: str) -> dict:

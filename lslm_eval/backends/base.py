@@ -11,6 +11,9 @@ A backend is an object with
     collate(items, padding_side="left") -> PromptBatch
         inputs_embeds (B, S, d) of the language model, attention mask, positions, spans carried.
     forward(batch, **kw) -> the language model's output (logits, loss with labels), from inputs_embeds
+    response_logits(batch) -> (logits (n, V), targets (n,))
+        a labelled batch's n response tokens, row-major: what a training loss reads (the LSLM projects
+        only those positions onto the vocabulary)
     generate(batch, max_new_tokens, do_sample, temperature, top_p, stop) -> list[str]
     decoder_layers() -> nn.ModuleList
         the blocks hooks attach to: layer l (1-based) is the output of block l, layer 0 the inputs_embeds.
@@ -35,8 +38,8 @@ from torch import nn
 
 from ..prompt import PromptBatch, PromptItem
 
-INTERFACE = ("tokenizer", "prompt", "config", "device", "dtype", "build_items", "collate", "forward", "generate",
-             "decoder_layers", "language_model")
+INTERFACE = ("tokenizer", "prompt", "config", "device", "dtype", "build_items", "collate", "forward", "response_logits",
+             "generate", "decoder_layers", "language_model")
 
 
 @runtime_checkable
@@ -53,6 +56,8 @@ class SpeechLM(Protocol):
     def collate(self, items: Sequence[PromptItem], padding_side: str = "left") -> PromptBatch: ...
 
     def forward(self, batch: PromptBatch, **kwargs): ...
+
+    def response_logits(self, batch: PromptBatch) -> tuple: ...
 
     def generate(self, batch: PromptBatch, max_new_tokens: int = 256, do_sample: bool = False,
                  temperature: float = 1.0, top_p: float = 1.0, stop: Sequence[str] = (), max_rows: int | None = None,

@@ -34,7 +34,7 @@ import torch
 from torch import Tensor, nn
 
 from ..audio import SAMPLE_RATE
-from ..prompt import AUDIO_PLACEHOLDER, PromptBatch, PromptItem, collate
+from ..prompt import AUDIO_PLACEHOLDER, PromptBatch, PromptItem, collate, predicts_response
 from .families import Family, family_for
 
 BACKEND_FILE = "backend.json"  # marks a checkpoint directory written by NativeSpeechLM.save_pretrained
@@ -284,6 +284,15 @@ class NativeSpeechLM(nn.Module):
         with self.family.audio_context(self._base(), batch.speech_rows):
             return self.model(inputs_embeds=batch.inputs_embeds, attention_mask=batch.attention_mask,
                               position_ids=batch.position_ids, labels=batch.labels, **kwargs)
+
+    def response_logits(self, batch: PromptBatch) -> tuple[Tensor, Tensor]:
+        """(logits (n, V), targets (n,)) of the response tokens (not every family's forward takes
+        `logits_to_keep`, so the full logits are computed and masked)."""
+        keep = predicts_response(batch.labels)
+        with self.family.audio_context(self._base(), batch.speech_rows):
+            logits = self.model(inputs_embeds=batch.inputs_embeds, attention_mask=batch.attention_mask,
+                                position_ids=batch.position_ids).logits
+        return logits[keep], batch.labels[:, 1:][keep[:, :-1]]
 
     def generate(self, batch: PromptBatch, max_new_tokens: int = 256, do_sample: bool = False,
                  temperature: float = 1.0, top_p: float = 1.0, stop: Sequence[str] = (), max_rows: int | None = None,
