@@ -22,7 +22,7 @@ class Adaptor(nn.Module):
     """
 
     def __init__(self, encoder_dim: int, llm_dim: int, stack: int = 5, hidden_dim: int = 2048, activation: str = "gelu",
-                 ctc_tokens: int = 0):
+                 ctc_tokens: int = 0, ctc_rows: str = "frames"):
         super().__init__()
         if activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {activation!r}; choose one of {sorted(ACTIVATIONS)}")
@@ -30,13 +30,13 @@ class Adaptor(nn.Module):
         self.proj_in = nn.Linear(encoder_dim * stack, hidden_dim)
         self.act = ACTIVATIONS[activation]()
         self.proj_out = nn.Linear(hidden_dim, llm_dim)
-        self.compressor = CTCCompressor(llm_dim, ctc_tokens) if ctc_tokens else None
+        self.compressor = CTCCompressor(llm_dim, ctc_tokens, ctc_rows) if ctc_tokens else None
 
     @classmethod
     def from_config(cls, config) -> "Adaptor":
         """The adaptor an LSLMConfig (or any config with these fields) describes."""
         return cls(config.encoder_dim, config.llm_dim, config.stack, config.adaptor_hidden, config.activation,
-                   getattr(config, "ctc_tokens", 0))
+                   getattr(config, "ctc_tokens", 0), getattr(config, "ctc_rows", "frames"))
 
     @staticmethod
     def n_tokens(n_frames: int, stack: int) -> int:

@@ -10,8 +10,13 @@ blank are dropped, and each run of consecutive frames sharing one token class be
 rows stay the adaptor's own continuous vectors (not the token embeddings), so the LLM still reads speech, and the
 gradient reaches every kept frame; only the decision of where runs start and end has none.
 
+With rows="posterior" (LegoSLM, Ma et al. 2025, arXiv:2505.11352) a run's row is instead the mean over its frames
+of the vocabulary embedding each frame expects, sum_v p_t(v) e_v with the blank's share left out (p renormalised
+over the tokens): the LLM reads mixtures of its own input embeddings, near the text of what was said where the head
+is sure and spread where it is not, and the gradient reaches every kept frame through the posterior.
+
 Invariant: the compressed sequence has one row per non-blank run of the greedy path, in order of time; a clip whose
-every frame is blank keeps one row, the mean of all its frames, so no clip is ever empty.
+every frame is blank keeps one row, the mean of all its frames' rows, so no clip is ever empty.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 BLANK = 0  # class 0 is the blank; class i + 1 is the token vocab_ids[i]
+ROWS = ("frames", "posterior")  # what a run's row averages: the adaptor's frames, or their expected token embeddings
 
 
 def greedy_runs(best: list[int]) -> list[tuple[int, int, int]]:
@@ -39,8 +45,11 @@ def greedy_runs(best: list[int]) -> list[tuple[int, int, int]]:
 class CTCCompressor(nn.Module):
     """Distance classes of adaptor frames over (blank, vocab_ids' embeddings); forward averages each greedy run."""
 
-    def __init__(self, dim: int, n_tokens: int):
+    def __init__(self, dim: int, n_tokens: int, rows: str = "frames"):
         super().__init__()
+        if rows not in ROWS:
+            raise ValueError(f"ctc_rows is one of {ROWS}; got {rows!r}")
+        self.rows = rows
         self.blank = nn.Parameter(torch.zeros(dim))
         self.log_tau = nn.Parameter(torch.zeros(()))
         self.register_buffer("vocab_ids", torch.zeros(n_tokens, dtype=torch.long))  # which LLM tokens are classes
@@ -85,9 +94,17 @@ class CTCCompressor(nn.Module):
             dist = -2 * hf @ table.T + table.pow(2).sum(-1)  # ||h||^2 is the same for every class of a frame
             return dist.argmin(-1).tolist()
 
+    def expected_embeddings(self, h: Tensor, embeddings: Tensor) -> Tensor:
+        """(T, d): each frame's expected token embedding under the head's posterior over the tokens (blank left out)."""
+        table = self.class_table(embeddings, h.device)
+        hf = h.float()
+        logits = (2 * hf @ table[1:].T - table[1:].pow(2).sum(-1)) / self.log_tau.exp()  # -||h - e_v||^2 / tau + const
+        return (torch.softmax(logits, -1) @ table[1:]).to(h.dtype)
+
     def forward(self, h: Tensor, embeddings: Tensor) -> Tensor:
         """h (T, d) one clip's adaptor frames, embeddings the LLM's input-embedding matrix -> (K, d), K runs."""
         runs = greedy_runs(self.classes(h, embeddings))
+        rows = h if self.rows == "frames" else self.expected_embeddings(h, embeddings)
         if not runs:
-            return h.mean(0, keepdim=True)
-        return torch.stack([h[start:end].mean(0) for _, start, end in runs])
+            return rows.mean(0, keepdim=True)
+        return torch.stack([rows[start:end].mean(0) for _, start, end in runs])

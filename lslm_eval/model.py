@@ -54,6 +54,7 @@ class LSLMConfig:
     adaptor_hidden: int = 2048
     activation: str = "gelu"
     ctc_tokens: int = 0  # > 0: CTC compression over that many token classes (lslm_eval.compress), one row per token said
+    ctc_rows: str = "frames"  # what a compressed row averages (lslm_eval.compress ROWS): "frames" or "posterior"
     encoder_dim: int | None = None  # filled from the loaded encoder; checked on load
     llm_dim: int | None = None  # filled from the loaded LLM; checked on load
     system_prompt: str | None = None

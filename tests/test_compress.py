@@ -36,6 +36,34 @@ def test_each_run_becomes_the_mean_of_its_frames_and_only_kept_frames_get_a_grad
     assert kept.tolist() == [False, True, True, False, True, True, True, True]
 
 
+def test_posterior_rows_are_expected_token_embeddings_sharp_where_the_head_is_sure():
+    torch.manual_seed(0)
+    embeddings = 4 * torch.randn(30, 8)
+    compressor = CTCCompressor(8, 3, rows="posterior").init_from(embeddings, [4, 9, 17])
+    blank = compressor.blank.detach()
+    near = lambda v: v + 0.01 * torch.randn(8)  # noqa: E731
+    frames = torch.stack([near(blank), near(embeddings[9]), near(embeddings[9]), near(blank), near(embeddings[17])])
+    frames.requires_grad_(True)
+    assert compressor.classes(frames, embeddings) == [0, 2, 2, 0, 3]
+    out = compressor(frames, embeddings)
+    assert out.shape == (2, 8)
+    # a frame on a token's embedding expects that embedding (the blank's share left out), not the frame itself
+    torch.testing.assert_close(out[0], embeddings[9], atol=1e-3, rtol=0)
+    assert not torch.allclose(out[0], frames[1:3].mean(0), atol=1e-3)
+    out.sum().backward()  # the gradient reaches the kept frames through the posterior
+    assert (frames.grad.abs().sum(-1) > 0).tolist() == [False, True, True, False, True]
+    # a frame between two tokens expects a mixture of both: a point on their segment, near neither
+    with torch.no_grad():
+        compressor.blank.fill_(1e3)
+    a, b = embeddings[4], embeddings[17]
+    (mix,) = compressor((0.55 * a + 0.45 * b).unsqueeze(0), embeddings)
+    weight = ((mix - b) @ (a - b) / (a - b).pow(2).sum()).item()
+    assert 0.05 < weight < 0.95
+    torch.testing.assert_close(mix, b + weight * (a - b), atol=1e-2, rtol=0)
+    with pytest.raises(ValueError, match="ctc_rows"):
+        CTCCompressor(8, 3, rows="tokens")
+
+
 def test_a_clip_that_is_all_blank_keeps_one_row_the_mean_of_its_frames():
     embeddings = 4 * torch.randn(30, 8)
     compressor = compressor_on(embeddings, [1, 2])
@@ -96,6 +124,11 @@ def test_a_compressing_checkpoint_saves_and_reloads_its_compressor(tmp_path, sav
     assert again.config.ctc_tokens == 5
     for a, b in zip(compressed, again.embed_speech(noise_wavs)):
         assert torch.allclose(a, b)
+    model.config.ctc_rows = "posterior"  # the row kind is the config's: saved, reloaded, and it changes the rows
+    again = LSLM.from_pretrained(model.save_pretrained(tmp_path / "posterior"), dtype="float32")
+    assert again.adaptor.compressor.rows == "posterior"
+    rows = again.embed_speech(noise_wavs)
+    assert [r.shape for r in rows] == [c.shape for c in compressed] and not torch.allclose(rows[0], compressed[0])
 
 
 def test_the_transcript_stage_compresses_with_the_ctc_heads_frozen_copy(tmp_path, save_tiny_parts, tiny_tokenizer):

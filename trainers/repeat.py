@@ -39,6 +39,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from lslm_eval.compress import ROWS
 from lslm_eval.prompt import AUDIO_PLACEHOLDER, predicts_response
 from lslm_eval.trainers.clips import VOICES, build_cache, check_voices
 from lslm_eval.trainers.ctc_corpus import check_corpus
@@ -70,6 +71,7 @@ class RepeatConfig:
     ctc_weight: float = 0.0  # > 0: keep the CTC stage's loss (its head, frozen, from init_checkpoint) as a term
     ctc_negatives: int = 1024  # the CTC term's sampled softmax, as the CTC stage's `negatives`
     compress: bool = False  # CTC compression (lslm_eval.compress): the CTC stage's head, frozen, joins the adaptor
+    compress_rows: str = "frames"  # with compress: a run's row averages its "frames" or their "posterior" token embeddings
     lr: float = 1e-3
     warmup_steps: int = 20
     max_steps: int = 840
@@ -88,6 +90,8 @@ class RepeatConfig:
             raise ValueError("texts, max_steps, batch_size, save_every, log_every and answer_tokens must be at least 1")
         check_voices(self.voices, self.voices_per_text)
         check_corpus(self.corpus)
+        if self.compress_rows not in ROWS:
+            raise ValueError(f"compress_rows is one of {ROWS}; got {self.compress_rows!r}")
         self.bf16 = cpu_bf16(self.bf16)
         if not 0.0 <= self.answer_fraction <= 1.0:
             raise ValueError(f"answer_fraction is a share in [0, 1]; got {self.answer_fraction}")
@@ -198,10 +202,10 @@ def attach_compressor(lslm, config: RepeatConfig) -> None:
     from lslm_eval.compress import CTCCompressor
 
     state = ctc_state(lslm, config.init_checkpoint, "compress: true")
-    compressor = CTCCompressor(state["blank"].shape[0], len(state["vocab_ids"]))
+    compressor = CTCCompressor(state["blank"].shape[0], len(state["vocab_ids"]), config.compress_rows)
     compressor.load_state_dict(state)
     lslm.adaptor.compressor = compressor.requires_grad_(False)
-    lslm.config.ctc_tokens = len(state["vocab_ids"])
+    lslm.config.ctc_tokens, lslm.config.ctc_rows = len(state["vocab_ids"]), config.compress_rows
 
 
 class CTCTerm:
