@@ -1,13 +1,13 @@
 """Seconds per optimizer step of the transcript stage (trainers/repeat.py's objective), on the shipped offline default.
 
-    python scripts/bench_repeat_step.py                  # 6 timed steps of batch 16, after 2 untimed
-    farm-bench -n 3 -- python scripts/bench_repeat_step.py --vs 'env PYTHONPATH=/tmp/old python scripts/bench_repeat_step.py'
+    python scripts/bench_repeat_step.py [--checkpoint DIR]   # 6 timed steps of batch 16, after 2 untimed
 
 Each step is the stage's: a batch of `--batch` examples (cached-frame shapes: 2-5 s of Whisper frames, a
 sentence of 6-16 words repeated, or the question answered with a 12-24-word answer, 60% answered, with the KL to
-the text twin), forward and backward through the frozen LLM, AdamW on the adaptor. Frames are random (the
-speed does not depend on what they say); the texts are drawn from the WordNet sentences of the stage's corpus.
-Prints one JSON line: seconds per step (median of the timed steps), the mean tokens per row, the peak RSS.
+the text twin), forward and backward through the frozen LLM, AdamW on the adaptor. Frames are random and the
+texts drawn from the WordNet sentences of the stage's corpus (seed 0): an uncompressed adaptor's step costs what a
+real one does; a CTC-compressing one's rows depend on what the frames say, so time those on real clips instead.
+Prints one JSON line: seconds per step (median of the timed steps), batch, bf16, threads, peak RSS (MiB).
 """
 
 from __future__ import annotations
@@ -29,12 +29,13 @@ from lslm_eval.trainers.stage import cpu_bf16
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT), help="an LSLM checkpoint (default: the shipped one)")
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--warmup", type=int, default=2)
     args = parser.parse_args()
 
-    lslm = LSLM.from_pretrained(str(DEFAULT_CHECKPOINT), dtype="float32")
+    lslm = LSLM.from_pretrained(args.checkpoint, dtype="float32")
     lslm.requires_grad_(False)
     lslm.llm.eval()
     lslm.adaptor.float().requires_grad_(True)

@@ -17,12 +17,14 @@ def default_model():
 
 
 def with_random_adaptor(model, measure):
-    """measure() with the shipped adaptor swapped for a freshly initialised one (seed 0), then put back."""
+    """measure() with the shipped adaptor swapped for a freshly initialised one (seed 0), then put back; a CTC
+    compressor (a trained head over the LLM's own embeddings) is kept: only the frames are random."""
     from lslm_eval.adaptor import Adaptor
 
     cfg = model.config
     torch.manual_seed(0)
     model.adaptor, shipped = Adaptor.from_config(cfg), model.adaptor
+    model.adaptor.compressor = shipped.compressor
     try:
         return measure()
     finally:
