@@ -86,25 +86,26 @@ class CTCCompressor(nn.Module):
             self.__dict__["_class_table"] = cached = (key, table)
         return cached[1]
 
-    def classes(self, h: Tensor, embeddings: Tensor) -> list[int]:
-        """The greedy path of h (T, d): each frame's nearest class (tau does not change an argmin)."""
-        with torch.no_grad():
-            table = self.class_table(embeddings, h.device)
-            hf = h.detach().float()
-            dist = -2 * hf @ table.T + table.pow(2).sum(-1)  # ||h||^2 is the same for every class of a frame
-            return dist.argmin(-1).tolist()
+    @staticmethod
+    def scores(h: Tensor, table: Tensor) -> Tensor:
+        """(T, 1 + V): -||h - e_c||^2 + ||h||^2 per class c of `table` (||h||^2 is the same for every class of a frame,
+        so it is left out); divided by tau these are the head's logits, and their argmax is the nearest class."""
+        return 2 * h.float() @ table.T - table.pow(2).sum(-1)
 
-    def expected_embeddings(self, h: Tensor, embeddings: Tensor) -> Tensor:
-        """(T, d): each frame's expected token embedding under the head's posterior over the tokens (blank left out)."""
-        table = self.class_table(embeddings, h.device)
-        hf = h.float()
-        logits = (2 * hf @ table[1:].T - table[1:].pow(2).sum(-1)) / self.log_tau.exp()  # -||h - e_v||^2 / tau + const
-        return (torch.softmax(logits, -1) @ table[1:]).to(h.dtype)
+    def classes(self, h: Tensor, embeddings: Tensor) -> list[int]:
+        """The greedy path of h (T, d): each frame's nearest class (tau does not change an argmax)."""
+        with torch.no_grad():
+            return self.scores(h.detach(), self.class_table(embeddings, h.device)).argmax(-1).tolist()
 
     def forward(self, h: Tensor, embeddings: Tensor) -> Tensor:
         """h (T, d) one clip's adaptor frames, embeddings the LLM's input-embedding matrix -> (K, d), K runs."""
-        runs = greedy_runs(self.classes(h, embeddings))
-        rows = h if self.rows == "frames" else self.expected_embeddings(h, embeddings)
+        if self.rows == "frames":
+            runs, rows = greedy_runs(self.classes(h, embeddings)), h
+        else:  # one distance pass gives both the path and each frame's expected token embedding (blank left out)
+            table = self.class_table(embeddings, h.device)
+            scores = self.scores(h, table)
+            runs = greedy_runs(scores.detach().argmax(-1).tolist())
+            rows = (torch.softmax(scores[:, 1:] / self.log_tau.exp(), -1) @ table[1:]).to(h.dtype)
         if not runs:
             return rows.mean(0, keepdim=True)
         return torch.stack([rows[start:end].mean(0) for _, start, end in runs])
